@@ -1,0 +1,92 @@
+// The in-memory model: a DAG of nodes over named values, with constant
+// initializers. Values are referred to by name, as in ONNX.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace bitsmith {
+
+struct Attribute {
+  enum class Type : uint8_t { kInt, kFloat, kString, kInts, kFloats, kStrings, kTensor };
+  Type type = Type::kInt;
+  int64_t i = 0;
+  float f = 0;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::vector<std::string> strings;
+  std::shared_ptr<const Tensor> t;
+};
+
+// Which family of ops a node belongs to, from its domain.
+enum class OpFamily : uint8_t { kOnnx, kQonnx, kChannelsLast, kUnknown };
+OpFamily op_family(const std::string& domain);
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;
+  int version = 1;  // opset version of the node's domain in this model
+  std::vector<std::string> inputs;  // "" marks an omitted optional input
+  std::vector<std::string> outputs;
+  std::map<std::string, Attribute> attrs;
+
+  bool has_attr(const std::string& key) const { return attrs.count(key) != 0; }
+  // Getters check the attribute's type and throw Error naming the node if it is wrong.
+  int64_t attr_int(const std::string& key, int64_t fallback) const;
+  int64_t attr_int(const std::string& key) const;  // required
+  float attr_float(const std::string& key, float fallback) const;
+  std::string attr_string(const std::string& key, const std::string& fallback) const;
+  std::string attr_string(const std::string& key) const;  // required
+  std::vector<int64_t> attr_ints(const std::string& key, std::vector<int64_t> fallback = {}) const;
+  std::vector<float> attr_floats(const std::string& key, std::vector<float> fallback = {}) const;
+  const Tensor* attr_tensor(const std::string& key) const;  // nullptr if absent
+
+  // "node 'name' (OpType)" for messages.
+  std::string label() const;
+};
+
+struct ValueInfo {
+  std::string name;
+  ElemType elem = ElemType::kFloat32;  // storage: float32 or int64
+  Shape shape;                          // -1 for a dimension that is free or unknown
+  bool has_shape = false;
+  DataType dtype;  // quantized type from an annotation or inference
+};
+
+class Graph {
+ public:
+  std::string name;
+  std::string source;  // file path (or "<bytes>") used in every message
+  std::map<std::string, int> opsets;  // domain -> version
+  std::vector<Node> nodes;            // topological order once verified
+  std::vector<ValueInfo> inputs;      // runtime inputs (initializers excluded)
+  std::vector<ValueInfo> outputs;
+  std::map<std::string, Tensor> initializers;
+  std::map<std::string, ValueInfo> value_info;  // every value after inference
+  std::map<std::string, DataType> annotations;  // quantization_annotation (finn_datatype)
+
+  const ValueInfo* find_value(const std::string& name) const;
+  const Tensor* initializer(const std::string& name) const;
+  // Batch size the file declares on its first input (1 when free or unknown).
+  int64_t declared_batch() const;
+  // Prefixes a message with the file and node.
+  [[noreturn]] void fail_at(const Node& node, ErrorKind kind, const std::string& reason) const;
+};
+
+// Checks structure: unique value producers, every input produced or given, no
+// cycles; reorders nodes topologically. Throws Error naming the file and node.
+void verify(Graph& graph);
+
+// A readable listing: inputs, initializers (shape, type), nodes with attributes.
+std::string print(const Graph& graph);
+
+}  // namespace bitsmith

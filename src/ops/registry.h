@@ -1,0 +1,81 @@
+// Op registry: each op file defines an OpDef and registers it with one
+// static OpRegistrar line. The engine, inference and the importer's
+// unsupported-op check all look ops up here.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+#include "ir/graph.h"
+
+namespace bitsmith {
+
+// float: what qonnx/onnxruntime compute in float32. exact: every rounding decision
+// on the true value (SEMANTICS.md level 2).
+enum class Mode : uint8_t { kFloat, kExact };
+const char* mode_name(Mode mode);
+Mode parse_mode(const std::string& name);  // "float" | "exact"; Error(kInput) otherwise
+
+class EvalContext {
+ public:
+  EvalContext(const Graph& graph, const Node& node, Mode mode, std::vector<const Tensor*> inputs,
+              int64_t declared_batch, int64_t run_batch);
+
+  const Graph& graph() const { return graph_; }
+  const Node& node() const { return node_; }
+  Mode mode() const { return mode_; }
+  // Storage for real values in this mode: float32 or Exact.
+  ElemType real_type() const { return mode_ == Mode::kExact ? ElemType::kExact : ElemType::kFloat32; }
+  // The batch size the file declares and the one this run uses; Reshape uses them
+  // to keep the batch free when a file hard-codes it.
+  int64_t declared_batch() const { return declared_batch_; }
+  int64_t run_batch() const { return run_batch_; }
+
+  size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  const Tensor& input(size_t i) const;  // fails naming the node when absent
+  // Input i converted to real_type() (int64 and float32 convert exactly to Exact).
+  Tensor real_input(size_t i) const;
+  // Input i as integers (shape-like inputs); float inputs must hold integers.
+  std::vector<int64_t> int_input(size_t i) const;
+
+  void set_output(size_t i, Tensor t);
+  std::vector<Tensor>& outputs() { return outputs_; }
+
+  // Throw Error prefixed with file and node.
+  [[noreturn]] void fail(const std::string& reason) const;
+  [[noreturn]] void unsupported(const std::string& reason) const;
+
+ private:
+  const Graph& graph_;
+  const Node& node_;
+  Mode mode_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor> outputs_;
+  int64_t declared_batch_;
+  int64_t run_batch_;
+};
+
+struct OpDef {
+  std::string op_type;
+  OpFamily family = OpFamily::kOnnx;
+  int min_inputs = 1;
+  int max_inputs = 1;
+  std::function<void(EvalContext&)> eval;
+  // Quantized type of output 0 given the evaluated context (inputs and outputs set).
+  // When unset: input 0's type if preserves_dtype, else FLOAT32.
+  std::function<DataType(const EvalContext&, const std::vector<DataType>& in_types)> out_dtype;
+  bool preserves_dtype = false;
+};
+
+const OpDef* find_op(OpFamily family, const std::string& op_type);
+std::vector<const OpDef*> all_ops();
+
+struct OpRegistrar {
+  explicit OpRegistrar(OpDef def);
+};
+
+}  // namespace bitsmith

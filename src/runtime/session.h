@@ -1,0 +1,33 @@
+// The reference executor: runs a verified graph node by node in float or exact
+// mode. It defines what is right; faster engines must match it bit for bit.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "ir/graph.h"
+#include "ops/registry.h"
+
+namespace bitsmith {
+
+using TensorMap = std::map<std::string, Tensor>;
+
+struct RunOptions {
+  Mode mode = Mode::kExact;
+  bool keep_intermediates = false;  // return every value, not just the graph outputs
+  bool allow_nan = false;           // NaN in an input is an error unless allowed
+};
+
+// Runs the graph on feeds (float32 tensors keyed by input name). Checks names,
+// ranks, non-batch dimensions and NaN; returns float32 outputs (int64 for integer
+// outputs such as Shape). Exact values are rounded to nearest-even float32 at
+// the output only.
+TensorMap execute(const Graph& graph, const TensorMap& feeds, const RunOptions& options);
+
+// Runs the graph once on zeros of the declared input shapes (free dimensions set
+// to 1) and records every value's shape, storage and quantized type in
+// graph.value_info. Errors name the node that fails.
+void infer_shapes_and_types(Graph& graph);
+
+}  // namespace bitsmith
