@@ -8,7 +8,7 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::kUnsupported: return "UnsupportedError";
     case ErrorKind::kInvalidModel: return "ModelError";
     case ErrorKind::kInput: return "InputError";
-    case ErrorKind::kRuntime: return "RuntimeError";
+    case ErrorKind::kRuntime: return "ExecutionError";
     case ErrorKind::kIo: return "IoError";
   }
   return "Error";

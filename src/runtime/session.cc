@@ -177,7 +177,11 @@ void infer_shapes_and_types(Graph& g) {
     Shape s = in.shape;
     if (!in.has_shape) fail(ErrorKind::kInvalidModel, g.source + ": input '" + in.name + "' has no shape");
     for (auto& d : s) d = d < 0 ? 1 : d;
-    feeds[in.name] = Tensor(in.elem, s);
+    try {
+      feeds[in.name] = Tensor(in.elem, s);
+    } catch (const Error& e) {
+      fail(ErrorKind::kInvalidModel, g.source + ": input '" + in.name + "': " + e.what());
+    }
   }
   std::map<std::string, DataType> types;
   for (const auto& [name, t] : g.annotations) types[name] = t;

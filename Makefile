@@ -1,0 +1,61 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Both are idempotent and quick when nothing changed.
+PY      := .venv/bin/python
+BUILD   := build/py
+SOURCES := $(shell find src tools python include tests/cpp tests/fuzz -type f -not -path '*/__pycache__/*' 2>/dev/null) CMakeLists.txt pyproject.toml
+SAN_CXX ?= clang++
+FUZZ_SECONDS ?= 30
+
+.PHONY: setup build test test-cpp test-asan test-fuzz test-python demo bench format clean
+
+setup:
+	@bash scripts/setup.sh
+
+# The Python package, the CLI and the C++ tests come from one CMake build (scikit-build-core).
+$(BUILD)/.stamp: $(SOURCES) .stamps/venv
+	@echo "[build] bitsmith (C++ core, CLI, tests, Python extension)"
+	@$(PY) -m pip install -q --no-build-isolation --disable-pip-version-check . \
+	  -C build-dir=$(BUILD) -C cmake.define.BITSMITH_TESTS=ON
+	@touch $@
+
+.stamps/venv: deps/requirements.txt deps/apt-packages.txt scripts/setup.sh
+	@bash scripts/setup.sh
+
+build: setup $(BUILD)/.stamp
+
+test: build test-cpp test-asan test-fuzz test-python
+
+test-cpp: build
+	@cd $(BUILD) && ctest --output-on-failure -j2
+
+# C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang), plus the loader fuzzer.
+build/asan/.stamp: $(SOURCES)
+	@cmake -S . -B build/asan -G Ninja -DCMAKE_CXX_COMPILER=$(SAN_CXX) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DBITSMITH_SANITIZE=ON -DBITSMITH_FUZZ=ON > /dev/null
+	@cmake --build build/asan
+	@touch $@
+
+test-asan: setup build/asan/.stamp
+	@cd build/asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2
+
+test-fuzz: setup build/asan/.stamp
+	@mkdir -p build/asan/corpus
+	@cp examples/*.onnx tests/fuzz/seeds/* build/asan/corpus/ 2>/dev/null || true
+	@echo "[fuzz] loader for $(FUZZ_SECONDS) s"
+	@build/asan/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -max_len=65536 \
+	  -print_final_stats=1 build/asan/corpus 2>&1 | tail -n 4
+
+test-python: build
+	@$(PY) -m pytest -q tests/python
+
+demo: build
+	@$(PY) examples/demo.py
+
+bench: build
+	@$(PY) bench/bench_reference.py
+
+format:
+	@clang-format -i $$(find src tools tests -name '*.cc' -o -name '*.h')
+
+clean:
+	rm -rf build
