@@ -25,6 +25,11 @@ from torch import nn
 warnings.filterwarnings("ignore")  # Brevitas and torch.onnx are chatty about optional features
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+try:
+    import onnxoptimizer  # noqa: F401  (Brevitas's ONNX export needs it)
+except ImportError:
+    raise SystemExit("make_demo_model.py needs onnxoptimizer: .venv/bin/pip install onnxoptimizer==0.4.2")
+
 import brevitas.nn as qnn  # noqa: E402
 from brevitas.export import export_qonnx  # noqa: E402
 from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerChannelFloat, Uint8ActPerTensorFloat  # noqa: E402

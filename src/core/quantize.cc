@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cfloat>
+#include <limits>
 
 #include "core/error.h"
 
@@ -24,13 +26,20 @@ RoundingMode parse_rounding_mode(const std::string& mode) {
 
 const char* rounding_mode_name(RoundingMode mode) {
   switch (mode) {
-    case RoundingMode::kHalfEven: return "ROUND";
-    case RoundingMode::kHalfUp: return "HALF_UP";
-    case RoundingMode::kHalfDown: return "HALF_DOWN";
-    case RoundingMode::kCeil: return "CEIL";
-    case RoundingMode::kFloor: return "FLOOR";
-    case RoundingMode::kUp: return "UP";
-    case RoundingMode::kDown: return "DOWN";
+    case RoundingMode::kHalfEven:
+      return "ROUND";
+    case RoundingMode::kHalfUp:
+      return "HALF_UP";
+    case RoundingMode::kHalfDown:
+      return "HALF_DOWN";
+    case RoundingMode::kCeil:
+      return "CEIL";
+    case RoundingMode::kFloor:
+      return "FLOOR";
+    case RoundingMode::kUp:
+      return "UP";
+    case RoundingMode::kDown:
+      return "DOWN";
   }
   return "?";
 }
@@ -54,21 +63,29 @@ i128 round_exact(const Exact& x, RoundingMode mode) {
   static const Exact kHalf = Exact::make(1, 1, -1);
   bool positive = x.sign() > 0;
   switch (mode) {
-    case RoundingMode::kFloor: return fl;
-    case RoundingMode::kCeil: return fl + 1;
-    case RoundingMode::kDown: return positive ? fl : fl + 1;
-    case RoundingMode::kUp: return positive ? fl + 1 : fl;
+    case RoundingMode::kFloor:
+      return fl;
+    case RoundingMode::kCeil:
+      return fl + 1;
+    case RoundingMode::kDown:
+      return positive ? fl : fl + 1;
+    case RoundingMode::kUp:
+      return positive ? fl + 1 : fl;
     case RoundingMode::kHalfEven:
     case RoundingMode::kHalfUp:
-    case RoundingMode::kHalfDown: break;
+    case RoundingMode::kHalfDown:
+      break;
   }
   if (fr < kHalf) return fl;
   if (kHalf < fr) return fl + 1;
   // An exact tie.
   switch (mode) {
-    case RoundingMode::kHalfUp: return positive ? fl + 1 : fl;
-    case RoundingMode::kHalfDown: return positive ? fl : fl + 1;
-    default: return (fl % 2 == 0) ? fl : fl + 1;
+    case RoundingMode::kHalfUp:
+      return positive ? fl + 1 : fl;
+    case RoundingMode::kHalfDown:
+      return positive ? fl : fl + 1;
+    default:
+      return (fl % 2 == 0) ? fl : fl + 1;
   }
 }
 
@@ -92,6 +109,236 @@ Exact int_quant_exact(const Exact& x, const Exact& scale, const Exact& zero_poin
   Exact t = x / scale + zero_point;
   if (t.is_nan()) return Exact::nan();
   return (Exact::from_int(clamp_round(t, bits, a)) - zero_point) * scale;
+}
+
+// ---------------------------------------------------------------------------
+// Float-meaning helpers
+
+double numpy_round(double v, RoundingMode mode, bool f32) {
+  if (f32) return round_float<float>(static_cast<float>(v), mode);
+  return round_float<double>(v, mode);
+}
+
+double numpy_log2(double v, bool f32) {
+  double l = std::log2(v);
+  return f32 ? static_cast<double>(static_cast<float>(l)) : l;
+}
+
+// numpy.maximum / numpy.minimum: NaN in either operand gives NaN.
+static double np_maximum(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+  return a < b ? b : a;
+}
+static double np_minimum(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+  return b < a ? b : a;
+}
+
+static int bit_length(u128 v) {
+  int n = 0;
+  while (v != 0) {
+    v >>= 1;
+    ++n;
+  }
+  return n;
+}
+
+int64_t floor_log2_exact(const Exact& v) {
+  if (!v.is_finite() || v.sign() <= 0) {
+    fail(ErrorKind::kRuntime, "log2 of a value that is not finite and positive: " + v.to_string());
+  }
+  auto n = static_cast<u128>(v.num());
+  auto d = static_cast<u128>(v.den());
+  int bn = bit_length(n), bd = bit_length(d);
+  // n/d lies in (2^(bn-1-bd), 2^(bn-bd+1)); it reaches 2^(bn-bd) iff n >= d * 2^(bn-bd).
+  // Both shifted operands stay below 2^127.
+  bool ge = bn >= bd ? n >= (d << (bn - bd)) : (n << (bd - bn)) >= d;
+  return static_cast<int64_t>(v.exp()) + (bn - bd) - (ge ? 0 : 1);
+}
+
+int64_t round_log2_exact(const Exact& v) {
+  int64_t f = floor_log2_exact(v);
+  Exact w = v.ldexp(-f);  // in [1, 2): round up iff w > sqrt(2), i.e. w^2 > 2
+  return w * w > Exact::from_int(2) ? f + 1 : f;
+}
+
+// ---------------------------------------------------------------------------
+// FloatQuant
+
+void check_float_quant(const MiniFloatFormat& f, const FloatQuantAttrs& a) {
+  if (f.exp_bits < 1 || f.exp_bits > 16 || f.mant_bits < 0 || f.mant_bits > 52 ||
+      f.bias < -100000 || f.bias > 100000) {
+    fail(ErrorKind::kUnsupported,
+         "minifloat format E=" + std::to_string(f.exp_bits) + " M=" + std::to_string(f.mant_bits) +
+             " bias=" + std::to_string(f.bias) + " is outside E 1..16, M 0..52, |bias| <= 100000");
+  }
+  if (!a.saturation && !a.has_inf && !a.has_nan) {
+    fail(ErrorKind::kInvalidModel,
+         "saturation=0 needs has_inf=1 or has_nan=1 (overflow has nowhere to go)");
+  }
+}
+
+Exact minifloat_max_exact(const MiniFloatFormat& f) {
+  i128 mant = (static_cast<i128>(1) << (f.mant_bits + 1)) - 1;  // (2 - 2^-M) * 2^M
+  int64_t e = (int64_t{1} << f.exp_bits) - 1 - f.bias - f.mant_bits;
+  return Exact::from_int(mant).ldexp(e);
+}
+
+double minifloat_max_float(const MiniFloatFormat& f, bool exp_and_bias_f32) {
+  // max_exponent = 2.0**E - 1.0 - bias is a small integer in either precision.
+  double max_exp = std::ldexp(1.0, f.exp_bits) - 1.0 - f.bias;
+  double p = NumpyPrecision{exp_and_bias_f32}(std::exp2(max_exp));
+  // max_mantissa = sum(2.0 ** arange(0, -M - 1, -1)) = 2 - 2^-M, a float64.
+  return (2.0 - std::ldexp(1.0, -f.mant_bits)) * p;
+}
+
+float float_quant_float(double x, double scale, double max_val, const MiniFloatFormat& f,
+                        const FloatQuantAttrs& a, const FloatQuantDtypes& d) {
+  NumpyPrecision ta{d.x_f32};
+  NumpyPrecision t1{d.x_f32 && d.params_f32};
+  double u = ta(x / scale);
+  double tiny = d.x_f32 ? static_cast<double>(FLT_MIN) : DBL_MIN;  // np.finfo(dtype).tiny
+  double w = ta(std::fabs(u) + tiny);
+  // floor(log2(.)) is an integer (or +-inf / NaN); subtracting M and taking the
+  // maximum with 1 - bias - M stays exact in either precision.
+  double e =
+      np_maximum(std::floor(numpy_log2(w, ta.f32)) - f.mant_bits, 1.0 - f.bias - f.mant_bits);
+  double sc = t1(std::exp2(e));
+  double q = t1(sc * numpy_round(t1(u / sc), a.mode, t1.f32));
+  double maxv = np_minimum(minifloat_max_float(f, d.exp_and_bias_f32), max_val);
+  bool was_inf = std::isinf(q);
+  bool over = q > maxv;
+  bool under = q < -maxv;
+  // np.clip(q, -maxv, maxv) in float64 (max_value is a numpy float64 scalar).
+  double c = np_minimum(np_maximum(q, -maxv), maxv);
+  if (!a.saturation) {
+    if (a.has_inf) {
+      if (over) c = std::numeric_limits<double>::infinity();
+      if (under) c = -std::numeric_limits<double>::infinity();
+    } else if (a.has_nan) {
+      if (over || under || was_inf) c = std::numeric_limits<double>::quiet_NaN();
+    } else {
+      fail(ErrorKind::kInvalidModel, "saturation=0 needs has_inf=1 or has_nan=1");
+    }
+  }
+  // x_q (float64 after the clip) * scale in float64, then astype(float32).
+  return static_cast<float>(c * scale);
+}
+
+Exact float_quant_exact(const Exact& x, const Exact& scale, const Exact& max_val,
+                        const MiniFloatFormat& f, const FloatQuantAttrs& a) {
+  Exact u = x / scale;
+  if (!u.is_finite()) return Exact::nan();
+  Exact q;
+  if (!u.is_zero()) {
+    Exact mag = u.sign() < 0 ? -u : u;
+    int64_t e =
+        std::max<int64_t>(floor_log2_exact(mag) - f.mant_bits, int64_t{1} - f.bias - f.mant_bits);
+    // |u / 2^e| < 2^(M+1): the rounded level always fits.
+    q = Exact::from_int(round_exact(u.ldexp(-e), a.mode)).ldexp(e);
+  }
+  Exact maxv = minifloat_max_exact(f);
+  if (max_val.is_nan()) fail(ErrorKind::kInvalidModel, "FloatQuant max_val is NaN");
+  if (max_val < maxv) maxv = max_val;
+  bool over = q > maxv, under = q < -maxv;
+  if (over || under) {
+    if (a.saturation) {
+      q = over ? maxv : -maxv;
+    } else if (a.has_inf) {
+      return Exact::inf(under);
+    } else if (a.has_nan) {
+      return Exact::nan();
+    } else {
+      fail(ErrorKind::kInvalidModel, "saturation=0 needs has_inf=1 or has_nan=1");
+    }
+  }
+  return q * scale;
+}
+
+// ---------------------------------------------------------------------------
+// Trunc
+
+// round_half_even(x/s + z) as the reference computes it in numpy.
+static double trunc_input_level(double x, double scale, double zero_point, NumpyPrecision t) {
+  double y = t(x / scale);
+  y = t(y + zero_point);
+  return numpy_round(y, RoundingMode::kHalfEven, t.f32);
+}
+
+float trunc_v1_float(double x, double scale, double zero_point, int in_bits, int out_bits,
+                     RoundingMode mode, const TruncDtypes& d) {
+  NumpyPrecision ta{d.t_f32};
+  NumpyPrecision t1{d.t_f32 && d.k_f32};
+  double y = trunc_input_level(x, scale, zero_point, ta);
+  // 2.0 ** (in - out): an exact power of two in either precision.
+  double k = NumpyPrecision{d.k_f32}(std::ldexp(1.0, in_bits - out_bits));
+  y = numpy_round(t1(y / k), mode, t1.f32);
+  y = t1(y - zero_point);
+  return static_cast<float>(t1(y * scale));
+}
+
+Exact trunc_v1_exact(const Exact& x, const Exact& scale, const Exact& zero_point, int in_bits,
+                     int out_bits, RoundingMode mode) {
+  Exact t = x / scale + zero_point;
+  if (!t.is_finite()) return (t - zero_point) * scale;  // NaN stays NaN, +-inf passes (no clamp)
+  i128 level = round_exact(t, RoundingMode::kHalfEven);
+  i128 q = round_exact(Exact::from_int(level).ldexp(out_bits - in_bits), mode);
+  return (Exact::from_int(q) - zero_point) * scale;
+}
+
+float trunc_v2_float(double x, double scale, double zero_point, double out_scale, int out_bits,
+                     const TruncV2Attrs& a, const TruncDtypes& d) {
+  NumpyPrecision ta{d.t_f32};
+  NumpyPrecision tk{d.k_f32};
+  NumpyPrecision t1{d.t_f32 && d.k_f32};
+  NumpyPrecision tz{d.z_f32 && d.k_f32};
+  double y = trunc_input_level(x, scale, zero_point, ta);
+  // trunc_scale = 2 ** round(log2(out_scale / scale)) in the scales' precision.
+  double m =
+      numpy_round(numpy_log2(tk(out_scale / scale), tk.f32), RoundingMode::kHalfEven, tk.f32);
+  double k = tk(std::exp2(m));
+  y = t1(y / k);
+  // min_int / max_int are computed from the bit width tensor, so in float32 when it
+  // is float32 (2^31 - 1 becomes 2^31 there); the comparison is exact in numpy.
+  IntRange r = int_range(out_bits, a.is_signed, a.narrow);
+  NumpyPrecision tb{d.out_bits_f32};
+  double hi = tb(static_cast<double>(r.max)), lo = tb(static_cast<double>(r.min));
+  if (y > hi) y = t1(hi);
+  if (y < lo) y = t1(lo);
+  y = numpy_round(y, a.mode, t1.f32);
+  double out_zero_point = tz(zero_point / k);
+  y = t1(y - out_zero_point);
+  return static_cast<float>(t1(y * out_scale));
+}
+
+Exact trunc_v2_exact(const Exact& x, const Exact& scale, const Exact& zero_point,
+                     const Exact& out_scale, int out_bits, const TruncV2Attrs& a) {
+  Exact ratio = out_scale / scale;
+  if (!ratio.is_finite() || ratio.sign() <= 0) {
+    fail(ErrorKind::kInvalidModel,
+         "Trunc out_scale / scale must be finite and positive, got " + ratio.to_string());
+  }
+  int64_t m = round_log2_exact(ratio);
+  Exact t = x / scale + zero_point;
+  if (t.is_nan()) return Exact::nan();
+  IntRange r = int_range(out_bits, a.is_signed, a.narrow);
+  i128 q = 0;
+  if (t.kind() == Exact::Kind::kPosInf) {
+    q = r.max;
+  } else if (t.kind() == Exact::Kind::kNegInf) {
+    q = r.min;
+  } else {
+    Exact v = Exact::from_int(round_exact(t, RoundingMode::kHalfEven)).ldexp(-m);
+    // Integer bounds: clamping before rounding equals rounding before clamping.
+    if (v > Exact::from_int(r.max)) {
+      q = r.max;
+    } else if (v < Exact::from_int(r.min)) {
+      q = r.min;
+    } else {
+      q = round_exact(v, a.mode);
+    }
+  }
+  return (Exact::from_int(q) - zero_point.ldexp(-m)) * out_scale;
 }
 
 }  // namespace bitsmith

@@ -1,0 +1,147 @@
+// Low-level access to src/core/quantize for tests: the same rounding and IntQuant
+// the engine uses, applied element-wise to numpy arrays.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+
+#include <cmath>
+#include <limits>
+
+#include "arrays.h"
+#include "core/quantize.h"
+#include "ops/broadcast.h"
+
+namespace nb = nanobind;
+
+namespace bitsmith::py {
+namespace {
+
+template <class T>
+std::vector<T> checked(const AnyArray& a, const char* arg, const char* want) {
+  if (!has_dtype<T>(a)) {
+    throw nb::type_error(
+        (std::string(arg) + " must be a " + want + " array, got " + dtype_name(a)).c_str());
+  }
+  return copy_elements<T>(a);
+}
+
+AnyArray as_array(nb::handle obj, const char* arg) {
+  AnyArray a;
+  if (nb::try_cast(obj, a)) return a;
+  nb::object converted = nb::module_::import_("numpy").attr("asarray")(obj);
+  if (!nb::try_cast(converted, a))
+    throw nb::type_error((std::string(arg) + " must be an array").c_str());
+  return a;
+}
+
+// exact: the decision on the true value of each double; otherwise numpy's own double arithmetic.
+nb::object round_array(nb::handle x_obj, const std::string& mode_name, bool exact) {
+  AnyArray x = as_array(x_obj, "x");
+  RoundingMode mode = parse_rounding_mode(mode_name);
+  std::vector<double> v = checked<double>(x, "x", "float64");
+  for (double& e : v) {
+    if (!exact) {
+      e = round_float<double>(e, mode);
+    } else if (std::isfinite(e) && std::fabs(e) < 0x1p52) {
+      // Beyond 2^52 every double is an integer already; NaN and inf pass through as in numpy.
+      double r = static_cast<double>(round_exact(Exact::from_double(e), mode));
+      e = r == 0 ? std::copysign(0.0, e) : r;  // numpy keeps the sign of a zero result
+    }
+  }
+  return vector_to_numpy(std::move(v), shape_of(x));
+}
+
+nb::object round_float32(nb::handle x_obj, const std::string& mode_name) {
+  AnyArray x = as_array(x_obj, "x");
+  RoundingMode mode = parse_rounding_mode(mode_name);
+  std::vector<float> v = checked<float>(x, "x", "float32");
+  for (float& e : v) e = round_float<float>(e, mode);
+  return vector_to_numpy(std::move(v), shape_of(x));
+}
+
+struct QuantArgs {
+  std::vector<float> x, s, z;
+  Shape xs, ss, zs, out;
+  IntQuantAttrs attrs;
+};
+
+QuantArgs quant_args(nb::handle x_obj, nb::handle s_obj, nb::handle z_obj, int bits, bool is_signed,
+                     bool narrow, const std::string& rounding_mode) {
+  QuantArgs q;
+  AnyArray x = as_array(x_obj, "x"), s = as_array(s_obj, "scale"),
+           z = as_array(z_obj, "zero_point");
+  q.x = checked<float>(x, "x", "float32");
+  q.s = checked<float>(s, "scale", "float32");
+  q.z = checked<float>(z, "zero_point", "float32");
+  q.xs = shape_of(x);
+  q.ss = shape_of(s);
+  q.zs = shape_of(z);
+  q.out = broadcast_shape({q.xs, q.ss, q.zs});
+  q.attrs.is_signed = is_signed;
+  q.attrs.narrow = narrow;
+  q.attrs.mode = parse_rounding_mode(rounding_mode);
+  int_range(bits, is_signed, narrow);  // rejects bad widths before any work
+  return q;
+}
+
+nb::object int_quant(nb::handle x, nb::handle scale, nb::handle zero_point, int bits,
+                     bool is_signed, bool narrow, const std::string& rounding_mode, bool exact) {
+  QuantArgs q = quant_args(x, scale, zero_point, bits, is_signed, narrow, rounding_mode);
+  std::vector<float> y(static_cast<size_t>(checked_num_elements(q.out, ElemType::kFloat32)));
+  for_each_broadcast<3>(q.out, {&q.xs, &q.ss, &q.zs},
+                        [&](int64_t o, const std::array<int64_t, 3>& p) {
+                          float xv = q.x[p[0]], sv = q.s[p[1]], zv = q.z[p[2]];
+                          if (exact) {
+                            y[o] = int_quant_exact(Exact::from_double(xv), Exact::from_double(sv),
+                                                   Exact::from_double(zv), bits, q.attrs)
+                                       .to_float();
+                          } else {
+                            y[o] = int_quant_float<float>(xv, sv, zv, bits, q.attrs);
+                          }
+                        });
+  return vector_to_numpy(std::move(y), q.out);
+}
+
+nb::object int_quant_level(nb::handle x, nb::handle scale, nb::handle zero_point, int bits,
+                           bool is_signed, bool narrow, const std::string& rounding_mode) {
+  QuantArgs q = quant_args(x, scale, zero_point, bits, is_signed, narrow, rounding_mode);
+  std::vector<int64_t> y(static_cast<size_t>(checked_num_elements(q.out, ElemType::kInt64)));
+  for_each_broadcast<3>(
+      q.out, {&q.xs, &q.ss, &q.zs}, [&](int64_t o, const std::array<int64_t, 3>& p) {
+        float xv = q.x[p[0]], sv = q.s[p[1]], zv = q.z[p[2]];
+        if (std::isnan(xv) || std::isnan(sv) || std::isnan(zv) || sv == 0 || std::isinf(sv) ||
+            std::isinf(zv)) {
+          fail(ErrorKind::kInput,
+               "int_quant_level: element " + std::to_string(o) +
+                   " has no integer level (NaN, infinite or zero scale/zero point)");
+        }
+        y[o] = static_cast<int64_t>(int_quant_level_exact(
+            Exact::from_double(xv), Exact::from_double(sv), Exact::from_double(zv), bits, q.attrs));
+      });
+  return vector_to_numpy(std::move(y), q.out);
+}
+
+}  // namespace
+
+void bind_quantize(nb::module_& m) {
+  m.def("round", &round_array, nb::arg("x"), nb::arg("mode"), nb::arg("exact") = true,
+        "Rounds a float64 array to integers (exact=True: decided on the true value).");
+  m.def("round_float32", &round_float32, nb::arg("x"), nb::arg("mode"),
+        "Rounds a float32 array as numpy does in float32 precision.");
+  m.def(
+      "int_range",
+      [](int bits, bool is_signed, bool narrow) {
+        IntRange r = int_range(bits, is_signed, narrow);
+        return nb::make_tuple(r.min, r.max);
+      },
+      nb::arg("bits"), nb::arg("signed"), nb::arg("narrow"), "(min, max) of an integer bit width.");
+  m.def("int_quant", &int_quant, nb::arg("x"), nb::arg("scale"), nb::arg("zero_point"),
+        nb::arg("bits"), nb::arg("signed"), nb::arg("narrow"), nb::arg("rounding_mode"),
+        nb::arg("exact") = true,
+        "QONNX Quant on broadcast float32 arrays (exact=False: qonnx's float32 arithmetic).");
+  m.def("int_quant_level", &int_quant_level, nb::arg("x"), nb::arg("scale"), nb::arg("zero_point"),
+        nb::arg("bits"), nb::arg("signed"), nb::arg("narrow"), nb::arg("rounding_mode"),
+        "The integer level q of QONNX Quant, as int64.");
+}
+
+}  // namespace bitsmith::py

@@ -1,0 +1,230 @@
+"""Differential tests: bitsmith against qonnx's reference executor (float mode) and
+against an independent Fraction interpreter (exact mode).
+
+Models: the Brevitas zoo (zoo.py), the .onnx files shipped inside the qonnx package, and
+the real models in ../shared/models. Every model is cleaned with
+qonnx.util.cleanup.cleanup_model and saved; both engines run that same file, so value
+names match. bitsmith also loads the raw export and must give the same outputs.
+
+Float mode: outputs must be identical (==, NaN equal to NaN) except where float_proof
+proves a float32 rounding-boundary case (see float_proof.py for the bound used). Exact
+mode: outputs must equal the Fraction oracle rounded to float32 to nearest-even, with ==.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from float_proof import FloatProof
+from fraction_ref import same, to_float32_array
+
+bitsmith = pytest.importorskip("bitsmith", reason="bitsmith is not built/installed in this venv")
+pytest.importorskip("bitsmith._core", reason="bitsmith._core extension is not built")
+qonnx = pytest.importorskip("qonnx")
+pytest.importorskip("torch")
+pytest.importorskip("brevitas")
+
+import onnx  # noqa: E402
+from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
+from qonnx.core.onnx_exec import execute_onnx  # noqa: E402
+from qonnx.util.cleanup import cleanup_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_MODELS = REPO.parent / "shared" / "models"
+QONNX_DATA = Path(qonnx.__file__).resolve().parent / "data" / "onnx"
+SHIPPED = sorted(QONNX_DATA.rglob("*.onnx")) if QONNX_DATA.is_dir() else []
+REAL = sorted(SHARED_MODELS.glob("*.onnx")) if SHARED_MODELS.is_dir() else []
+
+# Zoo models the Fraction oracle covers in exact mode (BatchNorm's sqrt, ConvTranspose
+# and the very wide 16-bit chain are left to the float comparison).
+ORACLE_ZOO = ["conv_per_tensor_float", "conv_per_channel_float", "conv_power_of_two", "linear_1bit", "linear_2bit",
+              "linear_4bit", "linear_8bit", "linear_16bit", "narrow_signed_unsigned", "rounding_floor",
+              "rounding_ceil", "shifted_zero_point", "binary", "trunc_avgpool", "fp8_e4m3", "fp4_e2m1",
+              "residual_add", "concat", "depthwise", "conv1d", "maxpool", "softmax"]
+N_SAMPLES = 3
+BOUNDARY_STATS = {}
+
+
+@pytest.fixture(scope="session")
+def zoo_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("zoo")
+
+
+@pytest.fixture(scope="session")
+def clean_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("clean")
+
+
+_CLEAN = {}
+
+
+def cleaned(raw_path, clean_dir):
+    """cleanup_model(raw) saved next to the session's other files (cached)."""
+    raw_path = str(raw_path)
+    if raw_path not in _CLEAN:
+        mw = cleanup_model(ModelWrapper(raw_path))
+        out = os.path.join(str(clean_dir), f"{len(_CLEAN)}_{Path(raw_path).name}")
+        mw.save(out)
+        _CLEAN[raw_path] = (out, mw)
+    return _CLEAN[raw_path]
+
+
+def model_inputs(mw, n, seed, spec=None):
+    """Feeds for the cleaned model: the zoo's own inputs, else seeded noise by shape."""
+    inits = {i.name for i in mw.graph.initializer}
+    real_in = [i for i in mw.graph.input if i.name not in inits]
+    assert len(real_in) == 1, "one-input models only"
+    name = real_in[0].name
+    shape = tuple(d.dim_value or 1 for d in real_in[0].type.tensor_type.shape.dim)
+    if spec is not None:
+        return name, spec.inputs(n, seed)
+    rng = np.random.default_rng(seed)
+    big = int(np.prod(shape)) > 20000
+    xs = []
+    for _ in range(1 if big else n):
+        if shape == (1, 1, 28, 28):  # MNIST-like: pixels in [0, 1]
+            xs.append(rng.uniform(0, 1, shape).astype(np.float32))
+        else:
+            xs.append(rng.standard_normal(shape).astype(np.float32))
+    return name, xs
+
+
+def load_or_skip(path, strict):
+    try:
+        return bitsmith.load(str(path))
+    except bitsmith.UnsupportedError as e:
+        if strict:
+            raise
+        pytest.skip(f"bitsmith does not support this model yet: {e}")
+
+
+def check_float(raw_path, clean_dir, label, spec=None, strict=True):
+    clean_path, mw = cleaned(raw_path, clean_dir)
+    m_clean = load_or_skip(clean_path, strict)
+    m_raw = load_or_skip(raw_path, strict)
+    in_name, xs = model_inputs(mw, N_SAMPLES, seed=5, spec=spec)
+    out_names = [o.name for o in mw.graph.output]
+    stats = BOUNDARY_STATS.setdefault(label, [0, 0, 0])
+    for k, x in enumerate(xs):
+        ref = execute_onnx(mw, {in_name: x}, return_full_exec_context=True)
+        got = m_clean.run({m_clean.inputs[0].name: x}, mode="float", intermediates=True)
+        raw = m_raw.run({m_raw.inputs[0].name: x}, mode="float")
+        # The raw export and its cleaned form are the same network.
+        for o_info, name in zip(m_raw.outputs, out_names):
+            assert same(raw[o_info.name], got[name]), f"{label}: raw and cleaned file disagree on output {name}"
+        proof = FloatProof(mw.model, ref, got, f"{label} sample {k}").run()
+        stats[0] += proof.boundary_cases
+        stats[1] += proof.consequences
+        stats[2] += proof.inexact_diffs
+        for name in out_names:
+            if name not in proof.tainted and proof.D.get(name) is None:
+                assert same(ref[name], got[name]), f"{label}: output {name} differs"
+    return stats
+
+
+# ---------------------------------------------------------------- float mode
+
+
+@pytest.mark.parametrize("name", [m.name for m in zoo.ZOO])
+def test_zoo_float_matches_qonnx(name, zoo_dir, clean_dir, record_property):
+    path = zoo.exported(name, zoo_dir)
+    stats = check_float(path, clean_dir, f"zoo:{name}", spec=zoo.BY_NAME[name], strict=True)
+    record_property("boundary_cases", stats[0])
+    record_property("consequences", stats[1])
+    print(f"{name}: {stats[0]} boundary cases, {stats[1]} consequences, {stats[2]} accumulation-order diffs")
+
+
+@pytest.mark.skipif(not SHIPPED, reason=f"no .onnx files ship inside the installed qonnx package ({QONNX_DATA})")
+@pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(QONNX_DATA)) for p in SHIPPED])
+def test_qonnx_shipped_float_matches_qonnx(path, clean_dir):
+    stats = check_float(path, clean_dir, f"qonnx:{path.name}", strict=False)
+    print(f"{path.name}: {stats[0]} boundary cases, {stats[1]} consequences, {stats[2]} accumulation-order diffs")
+
+
+@pytest.mark.skipif(not REAL, reason=f"real models folder {SHARED_MODELS} is absent (a user's clone has no ../shared)")
+@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
+def test_real_float_matches_qonnx(path, clean_dir):
+    stats = check_float(path, clean_dir, f"real:{path.name}", strict=True)
+    print(f"{path.name}: {stats[0]} boundary cases, {stats[1]} consequences, {stats[2]} accumulation-order diffs")
+
+
+# ---------------------------------------------------------------- exact mode
+
+
+def exact_outputs_match(model_proto, m, in_name, x, label):
+    from exact_oracle import SoftmaxDouble, run_exact
+
+    env = run_exact(model_proto, {in_name: x})
+    got = m.run({m.inputs[0].name: x}, mode="exact")
+    for o in model_proto.graph.output:
+        want = env[o.name]
+        g_out = np.asarray(got[o.name])
+        if isinstance(want, SoftmaxDouble):
+            check_softmax(np.asarray(want), g_out, label)
+            continue
+        want32 = to_float32_array(want, want.shape)
+        bad = ~((g_out == want32) | (np.isnan(g_out) & np.isnan(want32)))
+        if bad.any():
+            inter = m.run({m.inputs[0].name: x}, mode="exact", intermediates=True)
+            first = None
+            for node in model_proto.graph.node:
+                v = node.output[0]
+                if v in inter and isinstance(env.get(v), np.ndarray) and env[v].dtype == object:
+                    w = to_float32_array(env[v], env[v].shape)
+                    if np.asarray(inter[v]).shape != w.shape or not same(inter[v], w):
+                        first = f"first differing value '{v}' from node '{node.name}' ({node.op_type})"
+                        break
+            i = tuple(np.argwhere(bad)[0])
+            raise AssertionError(f"{label}: exact output {o.name} differs from the Fraction oracle at "
+                                 f"{int(bad.sum())} elements, first {i}: bitsmith {g_out[i]!r}, oracle "
+                                 f"{want32[i]!r}; {first}")
+
+
+def check_softmax(want64, got32, label):
+    """Softmax has no exact value: bitsmith and the oracle both evaluate it in double.
+    Two double evaluations of n-term softmax agree to (2n + 16) * 2^-53 relative, so their
+    float32 roundings may differ only where the double lies that close to a float32
+    rounding midpoint."""
+    want32 = want64.astype(np.float32)
+    n = want64.shape[-1]
+    for i in np.argwhere(want32 != got32):
+        i = tuple(i)
+        lo, hi = sorted([float(want32[i]), float(got32[i])])
+        mid = (lo + hi) / 2
+        assert np.nextafter(np.float32(lo), np.float32(np.inf)) == np.float32(hi), (label, i, want64[i], got32[i])
+        assert abs(want64[i] - mid) <= (2 * n + 16) * 2.0**-53 * abs(want64[i]), (label, i, want64[i], got32[i])
+
+
+@pytest.mark.parametrize("name", ORACLE_ZOO)
+def test_zoo_exact_matches_fraction_oracle(name, zoo_dir, clean_dir):
+    path = zoo.exported(name, zoo_dir)
+    clean_path, mw = cleaned(path, clean_dir)
+    m = bitsmith.load(clean_path)
+    in_name, xs = model_inputs(mw, 2, seed=11, spec=zoo.BY_NAME[name])
+    for k, x in enumerate(xs):
+        exact_outputs_match(mw.model, m, in_name, x, f"zoo:{name} sample {k}")
+
+
+@pytest.mark.skipif(not (SHARED_MODELS / "jettagging_qkeras_6b.onnx").exists(),
+                    reason=f"real models folder {SHARED_MODELS} is absent (a user's clone has no ../shared)")
+def test_jet_tagger_exact_matches_fraction_oracle(clean_dir):
+    path = SHARED_MODELS / "jettagging_qkeras_6b.onnx"
+    clean_path, mw = cleaned(path, clean_dir)
+    m = bitsmith.load(clean_path)
+    in_name, xs = model_inputs(mw, 3, seed=21)
+    for k, x in enumerate(xs):
+        exact_outputs_match(mw.model, m, in_name, x, f"jet tagger sample {k}")
+
+
+def test_exact_equals_float_for_power_of_two_scales(zoo_dir):
+    """SEMANTICS.md: with power-of-two scales and accumulators under 2^24, float and exact
+    meanings are identical."""
+    m = bitsmith.load(zoo.exported("conv_power_of_two", zoo_dir))
+    for x in zoo.BY_NAME["conv_power_of_two"].inputs(3, seed=3):
+        a = m.run({m.inputs[0].name: x}, mode="exact")
+        b = m.run({m.inputs[0].name: x}, mode="float")
+        for k in a:
+            assert same(a[k], b[k]), k
