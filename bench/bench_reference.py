@@ -11,7 +11,7 @@ Engines, each at batch 1 and batch 1000:
   ort QCDQ        onnxruntime on qonnx's QuantToQCDQ rewrite, where that rewrite covers every Quant node
                   (onnxruntime then fuses QDQ groups into integer kernels, which may round differently)
 
-Latency is the median wall time of one call divided by the batch; throughput is samples per second. Ratios are
+Latency is the best wall time of one call (over repeated calls) divided by the batch; throughput is samples per second. Ratios are
 throughput ratios bitsmith / peer (above 1: bitsmith is faster). The table goes to stdout and, as markdown with
 the machine and versions, to docs/benchmarks.md.
 
@@ -23,7 +23,6 @@ import datetime
 import io
 import os
 import platform
-import statistics
 import sys
 import time
 import warnings
@@ -89,8 +88,9 @@ class Timing:
 
 
 def measure(fn, batch, target_s, slow_call_s):
-    """Median wall time of `fn()`: one warm-up call, then repeat until `target_s` has passed (at least 3 times,
-    at most 2000). A warm-up slower than `slow_call_s` counts as the only measurement (noted as 1 rep)."""
+    """Best (smallest) wall time of `fn()`: one warm-up call, then repeat until `target_s` has passed (at least 3
+    times, at most 2000). The best call is the one least disturbed by other work on a shared machine. A warm-up
+    slower than `slow_call_s` counts as the only measurement (noted as 1 call)."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
@@ -102,7 +102,7 @@ def measure(fn, batch, target_s, slow_call_s):
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
-    return Timing(statistics.median(samples), len(samples), batch)
+    return Timing(min(samples), len(samples), batch)
 
 
 # ---------------------------------------------------------------------------------------------- engines
@@ -251,10 +251,11 @@ def render(rows, agreements, notes, args, recipe_lines):
     w("# Benchmarks: bitsmith reference engine vs qonnx and onnxruntime\n\n")
     w("Written by `bench/bench_reference.py`" + (" with `--quick`" if args.quick else "") + "; rerun it to refresh.\n\n")
     w(f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n")
-    w(f"- CPU: {cpu}; {usable} usable of {total} logical cores (a shared machine: expect noise)\n")
+    w(f"- CPU: {cpu}; {usable} usable of {total} logical cores; load average {args.load_before:.2f} before the run, "
+      f"{os.getloadavg()[0]:.2f} after (above 0 means other work shared the cores: expect noise)\n")
     w("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "\n")
     w(f"- onnxruntime: CPU execution provider, {args.ort_threads} intra-op thread(s), default graph optimizations\n")
-    w("- timing: median wall time of one call over repeated calls after one warm-up (at least 3 calls, about "
+    w("- timing: best wall time of one call over repeated calls after one warm-up (at least 3 calls, about "
       f"{args.target_s:g} s per row; a call slower than {args.slow_call_s:g} s is timed once); latency = call time / "
       "batch\n")
     w("- inputs: jettagging: standard normal features; tfc: random pixels k/255; digits: the bundled test images "
@@ -264,6 +265,8 @@ def render(rows, agreements, notes, args, recipe_lines):
       " on the whole batch (the files fix batch 1; cleanup sets it)\n")
     for line in recipe_lines:
         w(f"- {line}\n")
+    w("\nbitsmith's reference engine is the specification: plain portable kernels, every value exact in exact "
+      "mode. It is meant to be right, not fast; optimized kernels are checked against it.\n")
     w("\n## Per-sample latency and throughput\n\n")
     w("| model | engine | batch | latency (us/sample) | throughput (samples/s) | calls timed |\n")
     w("| --- | --- | ---: | ---: | ---: | ---: |\n")
@@ -280,6 +283,9 @@ def render(rows, agreements, notes, args, recipe_lines):
         w(f"| {m} | {b} | {mode} | " + " | ".join(cells) + " |\n")
     if agreements:
         w(f"\n## Agreement with qonnx's output at batch {max(BATCHES)}\n\n")
+        w("qonnx's executor is the float32 reference here. bitsmith's float mode aims to match it; where an "
+          "unquantized layer's float32 sums are rounded in a different order the last bits can differ. bitsmith's "
+          "exact mode is not meant to match float32 results: it differs wherever float32 rounding shows.\n\n")
         w("| model | engine | identical output elements | identical argmax |\n| --- | --- | ---: | ---: |\n")
         for m, e, same, n, same_arg, rows_n in agreements:
             w(f"| {m} | {e} | {same} / {n} | {same_arg} / {rows_n} |\n")
@@ -301,16 +307,20 @@ def main():
     args.target_s = 0.2 if args.quick else 1.0
     args.slow_call_s = 2.0 if args.quick else 10.0
 
+    args.load_before = os.getloadavg()[0]
     rows, agreements, notes = [], [], []
     used_recipes = set()
     for label, path, shape, make_inputs in MODELS:
         if not path.exists():
-            msg = f"{label}: skipped, {path} not found"
+            msg = f"{label}: skipped, {os.path.relpath(path, ROOT)} not found"
             print(msg)
             notes.append(msg)
             continue
         print(f"{label} ({path.name})", flush=True)
-        bench_model(label, path, shape, make_inputs, args, rows, agreements, notes)
+        model_notes = []
+        bench_model(label, path, shape, make_inputs, args, rows, agreements, model_notes)
+        # file names, not this machine's absolute paths, in the committed table
+        notes.extend(n.replace(str(path), path.name) for n in model_notes)
         used_recipes.update(e for m, e, b, t in rows if m == label and e.startswith("ort"))
 
     recipe_lines = []
@@ -331,7 +341,7 @@ def main():
         out = Path(args.markdown)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
-        print(f"wrote {out}")
+        print(f"wrote {os.path.relpath(out)}")
     return 0
 
 

@@ -42,8 +42,13 @@ def main():
     print(f"bitsmith {bitsmith.__version__}: {Path(model.source).name}, input {inp.name} {_shape(inp.shape)}, "
           f"output {out.name} {_shape(out.shape)}; {len(x)} test images of scikit-learn's digits\n")
 
-    results = {mode: model.run({inp.name: x}, mode=mode)[out.name] for mode in ("exact", "float")}
-    exact, flt = results["exact"], results["float"]
+    values = {mode: model.run({inp.name: x}, mode=mode, intermediates=True) for mode in ("exact", "float")}
+    exact, flt = values["exact"][out.name], values["float"][out.name]
+    # The activation quantizers' outputs (Brevitas names them .../act_quant/export_handler/Quant_output_0):
+    # the integer grid values that integer hardware would hold.
+    act_names = [k for k in values["exact"] if "act_quant" in k and k.endswith("Quant_output_0")]
+    act_same = sum(int(np.sum(values["exact"][k] == values["float"][k])) for k in act_names)
+    act_size = sum(values["exact"][k].size for k in act_names)
     pred_exact, pred_float = exact.argmax(1), flt.argmax(1)
 
     print(f"first {SHOW} predictions")
@@ -58,6 +63,8 @@ def main():
     rows = [
         ("accuracy, exact", f"{np.mean(pred_exact == labels):.1%}  ({int(np.sum(pred_exact == labels))}/{n})"),
         ("accuracy, float", f"{np.mean(pred_float == labels):.1%}  ({int(np.sum(pred_float == labels))}/{n})"),
+        ("identical quantized activations, exact vs float", f"{act_same}/{act_size} values in {len(act_names)} "
+         "quantizers" + ("" if act_same == act_size else f"  ({act_size - act_same} differ)")),
         ("identical outputs, exact vs float", f"{same_elems}/{size} elements"
          + ("" if same_elems == size else f"  ({size - same_elems} differ, largest gap "
                                           f"{np.max(np.abs(exact.astype(np.float64) - flt)):.3g})")),
@@ -65,6 +72,9 @@ def main():
          + ("" if same_argmax == n else f"  ({n - same_argmax} differ)")),
     ]
     _table(rows)
+    if same_elems != size:
+        print("  (the output layer is not quantized: float mode rounds intermediate results to float32,\n"
+              "   exact mode rounds once, when it returns the exact result as float32)")
     print()
 
     print("throughput (samples/s on this machine)")
@@ -77,6 +87,8 @@ def main():
 
 
 def _shape(shape):
+    if shape is None:
+        return "(?)"
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
 
 

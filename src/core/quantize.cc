@@ -56,12 +56,27 @@ IntRange int_range(int bits, bool is_signed, bool narrow) {
   return {0, narrow ? top - 1 : top};
 }
 
-i128 round_exact(const Exact& x, RoundingMode mode) {
-  i128 fl = x.floor();
-  Exact fr = x - Exact::from_int(fl);
-  if (fr.is_zero()) return fl;
-  static const Exact kHalf = Exact::make(1, 1, -1);
-  bool positive = x.sign() > 0;
+namespace {
+
+const Exact kHalf = Exact::make(1, 1, -1);
+
+// floor(u + z) for finite u and z with |u + z| known to be moderate, found by
+// comparisons only: forming u + z could need thousands of bits when u is tiny
+// (2^-1074 + 3), while comparing u with integers minus z never does.
+i128 floor_of_sum(const Exact& u, const Exact& z) {
+  if (z.is_zero()) return u.floor();
+  auto c = static_cast<i128>(std::floor(u.to_double() + z.to_double()));
+  while (u < Exact::from_int(c) - z) --c;
+  while (u >= Exact::from_int(c + 1) - z) ++c;
+  return c;
+}
+
+// Rounds u + z with the rounding decision taken on the true sum.
+i128 round_sum(const Exact& u, const Exact& z, RoundingMode mode) {
+  i128 fl = floor_of_sum(u, z);
+  Exact at_floor = Exact::from_int(fl) - z;
+  if (u == at_floor) return fl;
+  bool positive = z.is_zero() ? u.sign() > 0 : u > -z;
   switch (mode) {
     case RoundingMode::kFloor:
       return fl;
@@ -76,10 +91,10 @@ i128 round_exact(const Exact& x, RoundingMode mode) {
     case RoundingMode::kHalfDown:
       break;
   }
-  if (fr < kHalf) return fl;
-  if (kHalf < fr) return fl + 1;
-  // An exact tie.
-  switch (mode) {
+  Exact mid = at_floor + kHalf;  // u's value at which u + z == fl + 1/2
+  if (u < mid) return fl;
+  if (mid < u) return fl + 1;
+  switch (mode) {  // an exact tie
     case RoundingMode::kHalfUp:
       return positive ? fl + 1 : fl;
     case RoundingMode::kHalfDown:
@@ -89,26 +104,32 @@ i128 round_exact(const Exact& x, RoundingMode mode) {
   }
 }
 
-// Clamps t to the integer range, then rounds; NaN is the caller's case.
-static i128 clamp_round(const Exact& t, int bits, const IntQuantAttrs& a) {
-  if (bits == 1 && a.is_signed) return t >= Exact() ? 1 : -1;
+// Clamps u + z to the integer range, then rounds; bounds are integers, so
+// clamping first equals rounding first. u must not be NaN.
+i128 clamp_round(const Exact& u, const Exact& z, int bits, const IntQuantAttrs& a) {
+  if (bits == 1 && a.is_signed) return u >= -z ? 1 : -1;
   IntRange r = int_range(bits, a.is_signed, a.narrow);
-  // Bounds are integers, so clamping before rounding equals rounding before clamping.
-  if (t.kind() == Exact::Kind::kPosInf || t > Exact::from_int(r.max)) return r.max;
-  if (t.kind() == Exact::Kind::kNegInf || t < Exact::from_int(r.min)) return r.min;
-  return round_exact(t, a.mode);
+  if (u > Exact::from_int(r.max) - z) return r.max;
+  if (u < Exact::from_int(r.min) - z) return r.min;
+  return round_sum(u, z, a.mode);
+}
+
+}  // namespace
+
+i128 round_exact(const Exact& x, RoundingMode mode) {
+  return round_sum(x, Exact(), mode);
 }
 
 i128 int_quant_level_exact(const Exact& x, const Exact& scale, const Exact& zero_point, int bits,
                            const IntQuantAttrs& a) {
-  return clamp_round(x / scale + zero_point, bits, a);
+  return clamp_round(x / scale, zero_point, bits, a);
 }
 
 Exact int_quant_exact(const Exact& x, const Exact& scale, const Exact& zero_point, int bits,
                       const IntQuantAttrs& a) {
-  Exact t = x / scale + zero_point;
-  if (t.is_nan()) return Exact::nan();
-  return (Exact::from_int(clamp_round(t, bits, a)) - zero_point) * scale;
+  Exact u = x / scale;
+  if (u.is_nan()) return Exact::nan();
+  return (Exact::from_int(clamp_round(u, zero_point, bits, a)) - zero_point) * scale;
 }
 
 // ---------------------------------------------------------------------------
@@ -265,6 +286,17 @@ static double trunc_input_level(double x, double scale, double zero_point, Numpy
   return numpy_round(y, RoundingMode::kHalfEven, t.f32);
 }
 
+// round_half_even(u + z), Trunc's first stage. round_sum decides without forming
+// u + z (a tiny u would need a huge numerator) but wants moderate operands; large
+// values form the sum directly (and overflow past 2^127 is reported).
+static i128 trunc_level(const Exact& u, const Exact& z) {
+  static const Exact kBig = Exact::from_int(int64_t{1} << 52);
+  if (u < kBig && -kBig < u && z < kBig && -kBig < z) {
+    return round_sum(u, z, RoundingMode::kHalfEven);
+  }
+  return round_exact(u + z, RoundingMode::kHalfEven);
+}
+
 float trunc_v1_float(double x, double scale, double zero_point, int in_bits, int out_bits,
                      RoundingMode mode, const TruncDtypes& d) {
   NumpyPrecision ta{d.t_f32};
@@ -279,9 +311,9 @@ float trunc_v1_float(double x, double scale, double zero_point, int in_bits, int
 
 Exact trunc_v1_exact(const Exact& x, const Exact& scale, const Exact& zero_point, int in_bits,
                      int out_bits, RoundingMode mode) {
-  Exact t = x / scale + zero_point;
-  if (!t.is_finite()) return (t - zero_point) * scale;  // NaN stays NaN, +-inf passes (no clamp)
-  i128 level = round_exact(t, RoundingMode::kHalfEven);
+  Exact u = x / scale;
+  if (!u.is_finite()) return (u + zero_point - zero_point) * scale;  // NaN; +-inf passes
+  i128 level = trunc_level(u, zero_point);
   i128 q = round_exact(Exact::from_int(level).ldexp(out_bits - in_bits), mode);
   return (Exact::from_int(q) - zero_point) * scale;
 }
@@ -319,7 +351,8 @@ Exact trunc_v2_exact(const Exact& x, const Exact& scale, const Exact& zero_point
          "Trunc out_scale / scale must be finite and positive, got " + ratio.to_string());
   }
   int64_t m = round_log2_exact(ratio);
-  Exact t = x / scale + zero_point;
+  Exact u = x / scale;
+  Exact t = u.is_finite() ? Exact() : u + zero_point;  // only the kind matters here
   if (t.is_nan()) return Exact::nan();
   IntRange r = int_range(out_bits, a.is_signed, a.narrow);
   i128 q = 0;
@@ -328,7 +361,7 @@ Exact trunc_v2_exact(const Exact& x, const Exact& scale, const Exact& zero_point
   } else if (t.kind() == Exact::Kind::kNegInf) {
     q = r.min;
   } else {
-    Exact v = Exact::from_int(round_exact(t, RoundingMode::kHalfEven)).ldexp(-m);
+    Exact v = Exact::from_int(trunc_level(u, zero_point)).ldexp(-m);
     // Integer bounds: clamping before rounding equals rounding before clamping.
     if (v > Exact::from_int(r.max)) {
       q = r.max;

@@ -73,6 +73,9 @@ class Graph {
   std::map<std::string, Tensor> initializers;
   std::map<std::string, ValueInfo> value_info;  // every value after inference
   std::map<std::string, DataType> annotations;  // quantization_annotation (finn_datatype)
+  // Outputs of nodes whose inputs are all constant (weight Quant nodes, weight
+  // transposes), computed once at load; indexed by execution mode (0 float, 1 exact).
+  std::map<std::string, Tensor> folded[2];
 
   const ValueInfo* find_value(const std::string& name) const;
   const Tensor* initializer(const std::string& name) const;

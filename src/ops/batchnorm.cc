@@ -28,7 +28,7 @@ void eval_batchnorm(EvalContext& c) {
   if (n.attr_int("spatial", 1) != 1) c.unsupported("spatial=0 is not supported");
   float eps = n.attr_float("epsilon", 1e-5f);
 
-  Tensor x = c.real_input(0);
+  const Tensor& x = c.real_input(0);
   if (x.rank() < 2) c.fail("input must have shape (N, C, ...), got " + shape_str(x.shape()));
   int64_t channels = x.dim(1);
   const char* names[] = {"", "scale", "B", "mean", "var"};

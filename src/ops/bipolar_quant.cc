@@ -27,7 +27,8 @@ void eval_float(EvalContext& c) {
 }
 
 void eval_exact(EvalContext& c) {
-  Tensor x = c.real_input(0), s = c.real_input(1);
+  const Tensor& x = c.real_input(0);
+  const Tensor& s = c.real_input(1);
   Shape out_shape = broadcast_shape({x.shape(), s.shape()});
   Tensor y(ElemType::kExact, out_shape);
   const Exact zero;

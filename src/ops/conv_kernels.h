@@ -1,6 +1,7 @@
 // Sliding-window machinery shared by Conv and ConvTranspose (conv.cc,
-// conv_transpose.cc) and the pooling ops (pool.cc): window geometry resolved the way onnxruntime
-// resolves it, per-axis tap tables, and the one accumulation kernel behind both convolutions.
+// conv_transpose.cc) and the pooling ops (pool.cc): window geometry resolved
+// the way onnxruntime resolves it, per-axis tap tables, and the one
+// accumulation kernel behind both convolutions.
 #pragma once
 
 #include <algorithm>

@@ -47,15 +47,15 @@ WindowGeometry transpose_geometry(const EvalContext& c, const std::vector<int64_
       g.pad_begin[a] = g.pad_end[a] = 0;
       g.out[a] = full;
     } else if (pad != AutoPad::kNotSet) {
-      g.out[a] = in[a] * g.strides[a];
-      total = std::max<int64_t>(0, full - g.out[a]);
-    } else {
-      g.out[a] = full - g.pad_begin[a] - g.pad_end[a];
+      // Pad toward in*stride; when the full output is shorter it stays unpadded.
+      total = std::max<int64_t>(0, full - in[a] * g.strides[a]);
     }
     if (total >= 0) {
       g.pad_begin[a] = pad == AutoPad::kSameUpper ? total / 2 : total - total / 2;
       g.pad_end[a] = total - g.pad_begin[a];
     }
+    if (out_shape.empty() && pad != AutoPad::kValid)
+      g.out[a] = full - g.pad_begin[a] - g.pad_end[a];
     if (g.out[a] <= 0) {
       c.fail("output size along spatial axis " + std::to_string(a) + " is " +
              std::to_string(g.out[a]) + " (pads larger than the output)");

@@ -3,9 +3,8 @@
 //
 // Float mode computes in float32 exactly as IEEE does, so the basic arithmetic,
 // Relu, Clip, Sqrt, Neg, Abs, Floor, Ceil and Round agree with onnxruntime bit for
-// bit. Sigmoid, Tanh and Exp use onnxruntime's own float32 approximations
-// (ort_math.h), which also agree bit for bit. Erf is evaluated in double and
-// rounded once to float32; onnxruntime's approximation can differ in the last bit.
+// bit. Sigmoid, Tanh, Exp and Erf use onnxruntime's own float32 approximations
+// (ort_math.h), which also agree bit for bit.
 //
 // Exact mode keeps every value exact. Ops with no finite exact value (Sigmoid,
 // Tanh, Exp, Erf, and Sqrt of a non-square) are evaluated in double from the
@@ -20,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 
 #include "core/quantize.h"
 #include "ops/broadcast.h"
@@ -118,7 +118,8 @@ void eval_arith(EvalContext& c, Arith op) {
                         a0, b0, [&](int64_t a, int64_t b) { return apply_int(c, op, a, b); }));
     return;
   }
-  Tensor a = c.real_input(0), b = c.real_input(1);
+  const Tensor& a = c.real_input(0);
+  const Tensor& b = c.real_input(1);
   if (c.mode() == Mode::kExact) {
     c.set_output(0, broadcast_binary<Exact>(
                         a, b, [op](const Exact& x, const Exact& y) { return apply(op, x, y); }));
@@ -153,7 +154,7 @@ void eval_unary(EvalContext& c, const UnaryFns& fns) {
     c.set_output(0, map_unary<int64_t>(in, [&](int64_t v) { return fns.i(c, v); }));
     return;
   }
-  Tensor x = c.real_input(0);
+  const Tensor& x = c.real_input(0);
   if (c.mode() == Mode::kExact) {
     c.set_output(0, map_unary<Exact>(x, fns.x));
   } else {
@@ -202,8 +203,8 @@ UnaryFns rounding(RoundingMode mode) {
 
 UnaryFns relu() {
   UnaryFns u;
-  // NaN stays NaN (as torch does); -0 becomes +0.
-  u.f = [](float v) { return std::isnan(v) ? v : (v > 0 ? v : 0.0f); };
+  // NaN and -0 pass through, as in onnxruntime.
+  u.f = [](float v) { return v < 0 ? 0.0f : v; };
   u.x = [](const Exact& v) { return v.is_nan() || v.sign() > 0 ? v : Exact(); };
   u.i = [](const EvalContext&, int64_t v) { return v > 0 ? v : 0; };
   return u;
@@ -250,9 +251,25 @@ DataType abs_dtype(const EvalContext&, const std::vector<DataType>& in) {
 
 DataType neg_dtype(const EvalContext&, const std::vector<DataType>& in) {
   const DataType& t = in.at(0);
+  if (t.kind() == DataType::Kind::kBipolar || t.kind() == DataType::Kind::kTernary) return t;
   if (t.kind() == DataType::Kind::kInt && t.bits() < 32)
     return DataType::integer(t.bits() + 1, true);
   return DataType();
+}
+
+// Relu keeps the non-negative part of a type: INT<b> becomes UINT<b-1>, BIPOLAR and
+// TERNARY become BINARY ({0, 1}); the other types hold 0 and stay.
+DataType relu_dtype(const EvalContext&, const std::vector<DataType>& in) {
+  const DataType& t = in.at(0);
+  switch (t.kind()) {
+    case DataType::Kind::kInt:
+      return t.is_signed() ? DataType::integer(t.bits() > 1 ? t.bits() - 1 : 1, false) : t;
+    case DataType::Kind::kBipolar:
+    case DataType::Kind::kTernary:
+      return DataType::integer(1, false);
+    default:
+      return t;
+  }
 }
 
 // Rounding an integer type changes nothing; rounding anything else gives an
@@ -270,6 +287,29 @@ T clip_value(T v, const T& lo, const T& hi) {
   if (v < lo) v = lo;
   if (v > hi) v = hi;
   return v;
+}
+
+// Clip only produces input values or its bounds, so an integer range type stays
+// when every bound given is an integer inside it; other types stay only unbounded.
+DataType clip_dtype(const EvalContext& c, const std::vector<DataType>& in) {
+  const DataType& t = in.at(0);
+  const Node& n = c.node();
+  std::vector<double> bounds;
+  if (n.version >= 11) {
+    for (size_t i = 1; i < 3; ++i) {
+      if (c.has_input(i)) bounds.push_back(c.input(i).as_double(0));
+    }
+  } else {
+    float lo = n.attr_float("min", -FLT_MAX), hi = n.attr_float("max", FLT_MAX);
+    if (lo != -FLT_MAX) bounds.push_back(lo);
+    if (hi != FLT_MAX) bounds.push_back(hi);
+  }
+  if (bounds.empty()) return t;
+  bool range_type = t.kind() == DataType::Kind::kInt || t.kind() == DataType::Kind::kTernary;
+  for (double b : bounds) {
+    if (!range_type || b != std::floor(b) || b < t.min() || b > t.max()) return DataType();
+  }
+  return t;
 }
 
 void eval_clip(EvalContext& c) {
@@ -298,7 +338,7 @@ void eval_clip(EvalContext& c) {
     c.set_output(0, map_unary<int64_t>(in, [&](int64_t v) { return clip_value(v, lo, hi); }));
     return;
   }
-  Tensor x = c.real_input(0);
+  const Tensor& x = c.real_input(0);
   if (c.mode() == Mode::kExact) {
     auto exact_bound = [&](const Tensor* t, float attr, bool upper) {
       if (t) return t->to(ElemType::kExact).exact()[0];
@@ -322,11 +362,20 @@ void eval_clip(EvalContext& c) {
 // Cast. Storage is float32, int64 or Exact, so ONNX element types map onto these:
 // FLOAT and DOUBLE give the mode's real type (in exact mode the exact value is
 // kept and NOT rounded to float32: a Cast to FLOAT between exact ops is a no-op;
-// in float mode DOUBLE is stored as float32), the integer types give int64
-// holding the value truncated toward zero and wrapped into the type's range
-// modulo 2^bits (out-of-range float-to-int casts are undefined in C++ and vary
-// in onnxruntime), BOOL gives 0/1. FLOAT16, BFLOAT16, STRING and complex types
-// are not supported.
+// in float mode DOUBLE is stored as float32); the integer types give int64
+// storage; BOOL gives 0/1. FLOAT16, BFLOAT16, STRING and complex types are not
+// supported.
+//
+// Real to integer truncates toward zero. Out-of-range values (and NaN, inf) are
+// undefined behaviour in C++, so onnxruntime gives whatever its x86-64 build's
+// conversion instructions give; bitsmith reproduces that in both modes (checked
+// against onnxruntime 1.32): signed targets up to 32 bits and UINT8/UINT16 convert
+// through a 32-bit integer, INT64 through a 64-bit one, an out-of-range value
+// becoming the most negative integer of that width, and the result is wrapped to
+// the target's width (Cast(300.5 -> INT8) = 44, Cast(1e10 -> INT32) = -2^31).
+// UINT32 and UINT64 convert values >= 2^31 (2^63) by subtracting that power first
+// and setting the top bit after. UINT64 is stored as int64, so values of 2^63 and
+// above read back as negative.
 
 enum OnnxType : int64_t {
   kFloat = 1,
@@ -345,38 +394,82 @@ enum OnnxType : int64_t {
   kBfloat16 = 16,
 };
 
-// Bits and signedness of a narrow integer target; bits 0 means int64 (no wrap).
+// An integer target: its width and signedness (bits 64 means no wrap), and the
+// width of the machine conversion from a real value (32 or 64).
 struct IntTarget {
   int bits;
   bool is_signed;
+  int convert_bits;
 };
 
 IntTarget int_target(int64_t to) {
   switch (to) {
     case kUint8:
-      return {8, false};
+      return {8, false, 32};
     case kInt8:
-      return {8, true};
+      return {8, true, 32};
     case kUint16:
-      return {16, false};
+      return {16, false, 32};
     case kInt16:
-      return {16, true};
+      return {16, true, 32};
     case kInt32:
-      return {32, true};
+      return {32, true, 32};
     case kUint32:
-      return {32, false};
+      return {32, false, 32};
+    case kUint64:
+      return {64, false, 64};
     default:
-      return {0, true};
+      return {64, true, 64};
   }
 }
 
 int64_t wrap_to(int64_t v, IntTarget t) {
-  if (t.bits == 0) return v;
+  if (t.bits == 64) return v;
   uint64_t mask = (uint64_t{1} << t.bits) - 1;
   uint64_t u = static_cast<uint64_t>(v) & mask;
   if (t.is_signed && (u >> (t.bits - 1)) != 0)
     return static_cast<int64_t>(u) - (int64_t{1} << t.bits);
   return static_cast<int64_t>(u);
+}
+
+// Truncation toward zero when the result fits `bits` signed bits; else the most
+// negative value of that width (x86's "integer indefinite").
+int64_t machine_convert(double v, int bits) {
+  double t = std::trunc(v);
+  double limit = std::ldexp(1.0, bits - 1);
+  if (!(t >= -limit && t < limit)) return bits == 32 ? INT32_MIN : INT64_MIN;
+  return static_cast<int64_t>(t);
+}
+
+int64_t machine_convert(const Exact& v, int bits) {
+  Exact limit = Exact::make(1, 1, bits - 1);
+  if (!v.is_finite() || v >= limit || v <= -limit - Exact::from_int(1)) {
+    return bits == 32 ? INT32_MIN : INT64_MIN;
+  }
+  return static_cast<int64_t>(v.sign() < 0 ? v.ceil() : v.floor());
+}
+
+// A real value converted to target t, before wrapping to t's width.
+template <class T>
+int64_t convert_real(const T& v, IntTarget t) {
+  if (t.is_signed || t.bits < 32) return machine_convert(v, t.convert_bits);
+  // Unsigned 32/64-bit: values from 2^(bits-1) up are shifted down first.
+  const int b = t.convert_bits;
+  bool high;
+  if constexpr (std::is_same_v<T, Exact>) {
+    high = v >= Exact::make(1, 1, b - 1);
+  } else {
+    high = v >= std::ldexp(1.0, b - 1);
+  }
+  if (!high) return machine_convert(v, b);
+  uint64_t top = uint64_t{1} << (b - 1);
+  uint64_t r;
+  if constexpr (std::is_same_v<T, Exact>) {
+    r = static_cast<uint64_t>(machine_convert(v - Exact::make(1, 1, b - 1), b)) ^ top;
+  } else {
+    r = static_cast<uint64_t>(machine_convert(v - std::ldexp(1.0, b - 1), b)) ^ top;
+  }
+  return b == 32 ? static_cast<int64_t>(r & 0xFFFFFFFFu) : static_cast<int64_t>(r);
 }
 
 void eval_cast(EvalContext& c) {
@@ -406,9 +499,15 @@ void eval_cast(EvalContext& c) {
     case kUint32:
     case kInt64:
     case kUint64: {
-      Tensor y = in.to(ElemType::kInt64);  // truncates toward zero
       IntTarget t = int_target(to);
-      for (auto& v : y.i64()) v = wrap_to(v, t);
+      Tensor y(ElemType::kInt64, in.shape());
+      auto& out = y.i64();
+      for (size_t k = 0; k < out.size(); ++k) {
+        int64_t v = in.type() == ElemType::kInt64   ? in.i64()[k]
+                    : in.type() == ElemType::kExact ? convert_real(in.exact()[k], t)
+                                                    : convert_real(double{in.f32()[k]}, t);
+        out[k] = wrap_to(v, t);
+      }
       c.set_output(0, std::move(y));
       return;
     }
@@ -434,7 +533,12 @@ DataType cast_dtype(const EvalContext& c, const std::vector<DataType>& in) {
       break;
   }
   IntTarget t = int_target(to);
-  return t.bits ? DataType::integer(t.bits, t.is_signed) : DataType();
+  if (t.bits == 64) return DataType();
+  DataType target = DataType::integer(t.bits, t.is_signed);
+  // An integer type that fits the target keeps its tighter name.
+  const DataType& src = in.at(0);
+  if (src.is_integer() && src.min() >= target.min() && src.max() <= target.max()) return src;
+  return target;
 }
 
 // ---------------------------------------------------------------------------
@@ -488,15 +592,15 @@ const OpRegistrar kSub(arith("Sub", Arith::kSub));
 const OpRegistrar kMul(arith("Mul", Arith::kMul));
 const OpRegistrar kDiv(arith("Div", Arith::kDiv));
 
-const OpRegistrar kRelu(unary("Relu", relu(), true));
+const OpRegistrar kRelu(with_dtype(unary("Relu", relu()), relu_dtype));
 const OpRegistrar kLeakyRelu(op("LeakyRelu", 1, 1, [](EvalContext& c) {
   eval_unary(c, leaky_relu(c.node().attr_float("alpha", 0.01f)));
 }));
-const OpRegistrar kClip(op("Clip", 1, 3, eval_clip, true));
+const OpRegistrar kClip(with_dtype(op("Clip", 1, 3, eval_clip), clip_dtype));
 const OpRegistrar kSigmoid(unary("Sigmoid", transcendental(sigmoid, ort::logistic)));
 const OpRegistrar kTanh(unary("Tanh", transcendental(tanh_d, ort::tanh)));
 const OpRegistrar kExp(unary("Exp", transcendental(exp_d, ort::exp)));
-const OpRegistrar kErf(unary("Erf", transcendental(erf_d)));
+const OpRegistrar kErf(unary("Erf", transcendental(erf_d, ort::erf)));
 const OpRegistrar kSqrt(unary("Sqrt", sqrt_fns()));
 const OpRegistrar kNeg(with_dtype(unary("Neg", neg_fns()), neg_dtype));
 const OpRegistrar kAbs(with_dtype(unary("Abs", abs_fns()), abs_dtype));

@@ -69,7 +69,9 @@ void eval_float_quant(EvalContext& c) {
     return f;
   };
   if (c.mode() == Mode::kExact) {
-    Tensor x = c.real_input(0), s = c.real_input(1), mv = c.real_input(5);
+    const Tensor& x = c.real_input(0);
+    const Tensor& s = c.real_input(1);
+    const Tensor& mv = c.real_input(5);
     Tensor y(ElemType::kExact, out_shape);
     for_each_broadcast<6>(out_shape, shapes, [&](int64_t o, const std::array<int64_t, 6>& p) {
       y.exact()[o] =

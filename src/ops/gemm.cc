@@ -2,18 +2,25 @@
 //
 // Float mode accumulates every dot product in double (each float32 product is
 // exact in double) and rounds once to float32 at the end; for Gemm the alpha and
-// beta terms are applied in double before that one rounding. onnxruntime sums in
-// float32 in a blocked order, so it can differ in the last bits of a sum; the
+// beta terms are applied in double before that one rounding. onnxruntime's MLAS
+// sums in float32 with fused multiply-adds in k order, restarting at block
+// boundaries whose size depends on the shapes and the thread count, and uses other
+// kernels when M or N is 1, so no one fixed order reproduces it; its results differ
+// from these in the last bits of most sums (more where terms cancel). The
 // order-free double sum is the documented choice (common brief).
 //
-// Exact mode is the reference: sums of exact products. When both operands are
-// dyadic (no odd denominator, numerators below 2^62, as quantized values times
-// float32 scales always are), products are accumulated in a 128-bit integer with
-// a running binary exponent, and Exact is built once per output. An element whose
-// exponents are too far apart for 128 bits falls back to Exact arithmetic.
+// Exact mode is the reference: sums of exact products, never rounded. Three tiers
+// give the same values at different speeds (see ExactOperand): when each operand
+// is integers times one power of two (quantized values times a power-of-two
+// scale), plain int64 or 128-bit integer dot products, with the width chosen so no
+// sum can overflow; when the operands are dyadic with scattered exponents, 128-bit
+// sums that realign as they go; otherwise (odd denominators, or exponents too far
+// apart) Exact arithmetic, which reports values beyond 127 bits as an error.
 //
 // Two int64 operands to MatMul give int64 (overflow is an error).
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "ops/broadcast.h"
 #include "ops/registry.h"
@@ -73,18 +80,6 @@ struct Dyadic {
   int32_t e;
 };
 
-// Converts all of v, or returns false when any value is not a small dyadic.
-bool to_dyadic(const std::vector<Exact>& v, std::vector<Dyadic>& out) {
-  out.resize(v.size());
-  const i128 limit = static_cast<i128>(1) << 62;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const Exact& x = v[i];
-    if (!x.is_finite() || x.den() != 1 || x.num() >= limit || x.num() <= -limit) return false;
-    out[i] = {static_cast<int64_t>(x.num()), x.exp()};
-  }
-  return true;
-}
-
 int bits_of(i128 v) {
   u128 u = v < 0 ? static_cast<u128>(0) - static_cast<u128>(v) : static_cast<u128>(v);
   auto hi = static_cast<uint64_t>(u >> 64);
@@ -92,6 +87,49 @@ int bits_of(i128 v) {
   auto lo = static_cast<uint64_t>(u);
   return lo ? 64 - __builtin_clzll(lo) : 0;
 }
+
+// One exact matrix operand, prepared once per tensor. Three tiers:
+//  - common: every value is ints[i] * 2^exp with |ints[i]| < 2^max_bits <= 2^62
+//    (quantized values times one power-of-two scale): plain integer dot products;
+//  - dyadic: every value is a small dyadic with its own exponent: 128-bit sums
+//    that realign exponents as they go;
+//  - otherwise Exact arithmetic.
+struct ExactOperand {
+  const std::vector<Exact>* x = nullptr;
+  bool dyadic = false;
+  std::vector<Dyadic> d;
+  bool common = false;
+  std::vector<int64_t> ints;
+  int64_t exp = 0;
+  int max_bits = 0;
+
+  explicit ExactOperand(const std::vector<Exact>& v) : x(&v) {
+    const i128 limit = static_cast<i128>(1) << 62;
+    d.resize(v.size());
+    int64_t emin = INT64_MAX;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const Exact& e = v[i];
+      if (!e.is_finite() || e.den() != 1 || e.num() >= limit || e.num() <= -limit) return;
+      d[i] = {static_cast<int64_t>(e.num()), e.exp()};
+      if (e.num() != 0) emin = std::min<int64_t>(emin, e.exp());
+    }
+    dyadic = true;
+    exp = emin == INT64_MAX ? 0 : emin;
+    ints.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (d[i].n == 0) {
+        ints[i] = 0;
+        continue;
+      }
+      int64_t shift = d[i].e - exp;
+      int bits = bits_of(d[i].n) + static_cast<int>(std::min<int64_t>(shift, 64));
+      if (bits > 62) return;
+      ints[i] = d[i].n * (int64_t{1} << shift);
+      max_bits = std::max(max_bits, bits);
+    }
+    common = true;
+  }
+};
 
 // Sum of n_i * 2^e_i in one i128 with the smallest exponent seen so far; every
 // step keeps |acc| < 2^125 or gives up (ok = false).
@@ -121,17 +159,46 @@ struct DyadicSum {
   }
 };
 
-void matmul_exact(const std::vector<Exact>& a, const std::vector<Dyadic>* ad, View av,
-                  const std::vector<Exact>& b, const std::vector<Dyadic>* bd, View bv, Dims d,
+// Integer dot products at a common exponent. Acc is int64 or i128, chosen so no
+// sum can overflow; the k-outer order walks rows of B contiguously.
+template <class Acc>
+void matmul_common(const ExactOperand& a, View av, const ExactOperand& b, View bv, Dims d,
+                   std::vector<Exact>& y, int64_t yo) {
+  std::vector<Acc> row(static_cast<size_t>(d.n));
+  for (int64_t m = 0; m < d.m; ++m) {
+    std::fill(row.begin(), row.end(), Acc{0});
+    for (int64_t k = 0; k < d.k; ++k) {
+      Acc x = a.ints[av.at(m, k)];
+      if (x == 0) continue;
+      const int64_t* brow = b.ints.data() + bv.at(k, 0);
+      if (bv.cs == 1) {  // the usual layout: a contiguous row the compiler can vectorize
+        for (int64_t n = 0; n < d.n; ++n) row[static_cast<size_t>(n)] += x * brow[n];
+      } else {
+        for (int64_t n = 0; n < d.n; ++n) row[static_cast<size_t>(n)] += x * brow[n * bv.cs];
+      }
+    }
+    for (int64_t n = 0; n < d.n; ++n) {
+      y[static_cast<size_t>(yo + m * d.n + n)] =
+          Exact::make(row[static_cast<size_t>(n)], 1, a.exp + b.exp);
+    }
+  }
+}
+
+void matmul_exact(const ExactOperand& a, View av, const ExactOperand& b, View bv, Dims d,
                   std::vector<Exact>& y, int64_t yo) {
+  if (a.common && b.common) {
+    int sum_bits = a.max_bits + b.max_bits + bits_of(d.k);
+    if (sum_bits <= 62) return matmul_common<int64_t>(a, av, b, bv, d, y, yo);
+    if (sum_bits <= 125) return matmul_common<i128>(a, av, b, bv, d, y, yo);
+  }
   for (int64_t m = 0; m < d.m; ++m) {
     for (int64_t n = 0; n < d.n; ++n) {
       Exact& out = y[static_cast<size_t>(yo + m * d.n + n)];
-      if (ad && bd) {
+      if (a.dyadic && b.dyadic) {
         DyadicSum s;
         for (int64_t k = 0; k < d.k && s.ok; ++k) {
-          const Dyadic& x = (*ad)[av.at(m, k)];
-          const Dyadic& w = (*bd)[bv.at(k, n)];
+          const Dyadic& x = a.d[av.at(m, k)];
+          const Dyadic& w = b.d[bv.at(k, n)];
           s.add(static_cast<i128>(x.n) * w.n, static_cast<int64_t>(x.e) + w.e);
         }
         if (s.ok) {
@@ -140,7 +207,7 @@ void matmul_exact(const std::vector<Exact>& a, const std::vector<Dyadic>* ad, Vi
         }
       }
       Exact acc;
-      for (int64_t k = 0; k < d.k; ++k) acc += a[av.at(m, k)] * b[bv.at(k, n)];
+      for (int64_t k = 0; k < d.k; ++k) acc += (*a.x)[av.at(m, k)] * (*b.x)[bv.at(k, n)];
       out = acc;
     }
   }
@@ -167,14 +234,17 @@ void eval_matmul(EvalContext& c) {
   if (b0.rank() > 1) out.push_back(d.n);
 
   bool ints = a0.type() == ElemType::kInt64 && b0.type() == ElemType::kInt64;
-  Tensor a = ints ? a0 : c.real_input(0);
-  Tensor b = ints ? b0 : c.real_input(1);
+  const Tensor& a = ints ? a0 : c.real_input(0);
+  const Tensor& b = ints ? b0 : c.real_input(1);
   ElemType et = ints ? ElemType::kInt64 : c.real_type();
   Tensor y(et, out);
   std::vector<double> acc;
   if (et == ElemType::kFloat32) acc.resize(static_cast<size_t>(y.size()));
-  std::vector<Dyadic> ad, bd;
-  bool dyadic = et == ElemType::kExact && to_dyadic(a.exact(), ad) && to_dyadic(b.exact(), bd);
+  std::optional<ExactOperand> ax, bx;
+  if (et == ElemType::kExact) {
+    ax.emplace(a.exact());
+    bx.emplace(b.exact());
+  }
 
   for_each_broadcast<2>(batch, {&a_batch, &b_batch},
                         [&](int64_t o, const std::array<int64_t, 2>& p) {
@@ -189,8 +259,7 @@ void eval_matmul(EvalContext& c) {
                               matmul_i64(c, a.i64(), av, b.i64(), bv, d, y.i64(), yo);
                               break;
                             case ElemType::kExact:
-                              matmul_exact(a.exact(), dyadic ? &ad : nullptr, av, b.exact(),
-                                           dyadic ? &bd : nullptr, bv, d, y.exact(), yo);
+                              matmul_exact(*ax, av, *bx, bv, d, y.exact(), yo);
                               break;
                           }
                         });
@@ -219,7 +288,8 @@ void eval_gemm(EvalContext& c) {
   bool trans_b = node.attr_int("transB", 0) != 0;
   float alpha = node.attr_float("alpha", 1.0f);
   float beta = node.attr_float("beta", 1.0f);
-  Tensor a = c.real_input(0), b = c.real_input(1);
+  const Tensor& a = c.real_input(0);
+  const Tensor& b = c.real_input(1);
   if (a.rank() != 2 || b.rank() != 2) {
     c.fail("Gemm needs 2-D A and B, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
   }
@@ -256,10 +326,7 @@ void eval_gemm(EvalContext& c) {
     }
     for (size_t i = 0; i < acc.size(); ++i) y.f32()[i] = static_cast<float>(acc[i]);
   } else {
-    std::vector<Dyadic> ad, bd;
-    bool dyadic = to_dyadic(a.exact(), ad) && to_dyadic(b.exact(), bd);
-    matmul_exact(a.exact(), dyadic ? &ad : nullptr, av, b.exact(), dyadic ? &bd : nullptr, bv, d,
-                 y.exact(), 0);
+    matmul_exact(ExactOperand(a.exact()), av, ExactOperand(b.exact()), bv, d, y.exact(), 0);
     if (alpha != 1.0f) {
       Exact ax = Exact::from_double(alpha);
       for (Exact& v : y.exact()) v *= ax;

@@ -66,6 +66,12 @@ Tensor run_walk(const Tensor& in, const Shape& out_shape,
 
 }  // namespace
 
+std::string ints_str(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
 int64_t normalize_axis(int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank) return -1;
   return axis < 0 ? axis + rank : axis;
@@ -81,7 +87,7 @@ Tensor permute(const Tensor& in, const std::vector<int64_t>& perm) {
   std::vector<bool> seen(rank, false);
   for (int64_t p : perm) {
     if (p < 0 || p >= static_cast<int64_t>(rank) || seen[static_cast<size_t>(p)]) {
-      fail(ErrorKind::kInvalidModel, "invalid permutation " + shape_str(perm));
+      fail(ErrorKind::kInvalidModel, "invalid permutation " + ints_str(perm));
     }
     seen[static_cast<size_t>(p)] = true;
   }

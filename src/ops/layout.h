@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -20,6 +21,10 @@ Tensor permute(const Tensor& in, const std::vector<int64_t>& perm);
 // (maps[0].size(), maps[1].size(), ...).
 Tensor gather_axes(const Tensor& in, const std::vector<std::vector<int64_t>>& maps,
                    const Tensor* fill = nullptr);
+
+// "[a, b, c]" for attribute and input lists in messages (shape_str would show
+// negative entries as "?").
+std::string ints_str(const std::vector<int64_t>& v);
 
 // Normalizes a possibly negative axis against `rank`; returns -1 when out of range.
 int64_t normalize_axis(int64_t axis, int64_t rank);

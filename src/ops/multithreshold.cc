@@ -82,7 +82,8 @@ void eval_multithreshold(EvalContext& c) {
     return g.per_channel ? static_cast<size_t>((i / g.inner) % g.channels) : size_t{0};
   };
   if (c.mode() == Mode::kExact) {
-    Tensor x = c.real_input(0), t = c.real_input(1);
+    const Tensor& x = c.real_input(0);
+    const Tensor& t = c.real_input(1);
     auto rows = sorted_rows<Exact>(
         t, g.steps, [&](int64_t i) { return t.exact()[static_cast<size_t>(i)]; },
         [](const Exact& v) { return v.is_nan(); });

@@ -1,4 +1,4 @@
-// float32 approximations of exp, the logistic function and tanh as onnxruntime's
+// float32 approximations of exp, erf, the logistic function and tanh as onnxruntime's
 // CPU provider computes them (its MLAS library), so that float mode reproduces
 // the qonnx reference executor bit for bit on these ops too.
 //
@@ -68,6 +68,47 @@ inline float tanh(float x) {
   q = std::fmaf(q, v2, 2.26843463243900e-03f);
   q = std::fmaf(q, v2, 4.89352518554385e-03f);
   return p / q;
+}
+
+// erf(x): an odd polynomial below |x| = 0.921875, 1 - exp(-polynomial) above
+// (the exp being a second small polynomial). The FMA3 kernel does not clamp |x|.
+inline float erf(float x) {
+  float a = std::fabs(x);
+  float r;
+  if (a > 0.921875f) {
+    float big = 1.72948930e-5f;
+    big = std::fmaf(big, a, -3.83208680e-4f);
+    big = std::fmaf(big, a, 3.88393435e-3f);
+    big = std::fmaf(big, a, -2.42545605e-2f);
+    big = std::fmaf(big, a, 1.06777847e-1f);
+    big = std::fmaf(big, a, 6.34846687e-1f);
+    big = std::fmaf(big, a, 1.28717512e-1f);
+    big = -std::fmaf(big, a, a);
+    big = big < -88.3762626647949f ? -88.3762626647949f : big;
+    float m = std::fmaf(1.44269504088896341f, big, 12582912.0f) - 12582912.0f;
+    float f = std::fmaf(m, -6.93145752e-1f, big);
+    f = std::fmaf(m, -1.42860677e-6f, f);
+    float e = 1.38319808e-3f;
+    e = std::fmaf(e, f, 8.37550033e-3f);
+    e = std::fmaf(e, f, 4.16689515e-2f);
+    e = std::fmaf(e, f, 1.66664466e-1f);
+    e = std::fmaf(e, f, 4.99999851e-1f);
+    e = std::fmaf(e, f, 1.0f);
+    e = std::fmaf(e, f, 1.0f);
+    // 2^m from the exponent bits; m is an integer in [-127, 0].
+    e = e * bits_to_float(static_cast<uint32_t>(static_cast<int32_t>(m) + 127) << 23);
+    r = 1.0f - e;
+  } else {
+    float sq = a * a;
+    r = -5.99104969e-4f;
+    r = std::fmaf(r, sq, 4.99339588e-3f);
+    r = std::fmaf(r, sq, -2.67667342e-2f);
+    r = std::fmaf(r, sq, 1.12818025e-1f);
+    r = std::fmaf(r, sq, -3.76124859e-1f);
+    r = std::fmaf(r, sq, 1.28379151e-1f);
+    r = std::fmaf(r, a, a);
+  }
+  return std::signbit(x) ? -r : r;
 }
 
 // Shared pieces of the exp kernels: x = m * ln2 + r with m an integer (found by

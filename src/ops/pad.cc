@@ -88,7 +88,7 @@ void eval_pad(EvalContext& c) {
     const int64_t dim = x.shape()[d];
     out[d] = dim + before[d] + after[d];
     if (out[d] < 0 || out[d] > kMaxTensorElements) {
-      c.fail("pads " + shape_str(pads) + " give an invalid output dimension for input " +
+      c.fail("pads " + ints_str(pads) + " give an invalid output dimension for input " +
              shape_str(x.shape()));
     }
     if (dim == 0 && out[d] > 0 && mode != PadMode::kConstant) {

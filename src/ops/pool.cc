@@ -1,7 +1,9 @@
 // ONNX pooling: MaxPool (with the optional Indices output), AveragePool,
 // GlobalAveragePool and GlobalMaxPool over any spatial rank.
 //
-// Shapes follow onnxruntime 1.32 (see resolve_pool_geometry). A maximum needs no
+// Shapes follow onnxruntime 1.32 (see resolve_pool_geometry), including its
+// negative SAME padding when the stride exceeds the kernel (onnxruntime's own MLAS
+// MaxPool refuses that case; its generic kernels and bitsmith compute it). A maximum needs no
 // rounding, so MaxPool is the same in both modes and keeps the storage type; like
 // onnxruntime it starts from the lowest finite float32 and keeps the first element
 // strictly greater, so NaN never wins.
@@ -26,28 +28,29 @@ namespace bitsmith {
 void resolve_pool_geometry(const EvalContext& c, WindowGeometry& g, AutoPad pad, bool ceil_mode) {
   for (size_t a = 0; a < g.in.size(); ++a) {
     const int64_t s = g.strides[a], k = g.kernel[a];
-    const int64_t dk = (k - 1) * g.dilations[a] + 1;
     if (pad == AutoPad::kValid) {
       g.pad_begin[a] = g.pad_end[a] = 0;
     } else if (pad != AutoPad::kNotSet) {
+      // Undilated k, and C++ division toward zero, as onnxruntime: when the stride
+      // exceeds the kernel the padding comes out negative and windows skip inputs.
       const int64_t target = (g.in[a] + s - 1) / s;
-      const int64_t need = (target - 1) * s + k - g.in[a];  // undilated k, as onnxruntime
-      if (need < 0) {
-        c.fail("auto_pad SAME needs negative padding along spatial axis " + std::to_string(a) +
-               " (stride larger than kernel); onnxruntime refuses it too");
-      }
+      const int64_t need = (target - 1) * s + k - g.in[a];
       g.pad_begin[a] = pad == AutoPad::kSameUpper ? need / 2 : (need + 1) / 2;
       g.pad_end[a] = need - g.pad_begin[a];
     }
-    const int64_t span = g.in[a] + g.pad_begin[a] + g.pad_end[a] - dk;
-    if (span < 0) {
-      c.fail("the kernel spans " + std::to_string(dk) + " along spatial axis " + std::to_string(a) +
-             " but the padded input has only " +
-             std::to_string(g.in[a] + g.pad_begin[a] + g.pad_end[a]));
+    const int64_t span = g.in[a] + g.pad_begin[a] + g.pad_end[a] - (k - 1) * g.dilations[a] - 1;
+    int64_t out = span / s + 1;  // division toward zero
+    if (ceil_mode) {
+      out = (span > 0 ? (span + s - 1) / s : span / s) + 1;
+      // A last window starting in the end padding would see only padding.
+      if ((out - 1) * s >= g.in[a] + g.pad_begin[a]) --out;
     }
-    int64_t out = ceil_mode ? (span + s - 1) / s + 1 : span / s + 1;
-    // A last window starting in the end padding would see only padding.
-    if (ceil_mode && (out - 1) * s >= g.in[a] + g.pad_begin[a]) --out;
+    if (out <= 0) {
+      c.fail("the window (kernel " + std::to_string(k) + ", dilation " +
+             std::to_string(g.dilations[a]) + ") does not fit the padded input of size " +
+             std::to_string(g.in[a] + g.pad_begin[a] + g.pad_end[a]) + " along spatial axis " +
+             std::to_string(a));
+    }
     g.out[a] = out;
   }
 }
@@ -173,12 +176,9 @@ Tensor max_pool(const EvalContext& c, const Pooling& p, const Tensor& x, Tensor*
 }
 
 int bitlen(u128 v) {
-  int n = 0;
-  while (v) {
-    v >>= 1;
-    ++n;
-  }
-  return n;
+  const auto hi = static_cast<uint64_t>(v >> 64), lo = static_cast<uint64_t>(v);
+  if (hi) return 128 - __builtin_clzll(hi);
+  return lo ? 64 - __builtin_clzll(lo) : 0;
 }
 
 // Per output position, the divisor: the taps inside the padded input when

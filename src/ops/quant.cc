@@ -38,9 +38,9 @@ std::vector<int> bit_widths(const EvalContext& c, size_t input) {
 
 template <class F>
 void eval_float(EvalContext& c, const IntQuantAttrs& a) {
-  Tensor x = c.input(0).to(ElemType::kFloat32);
-  Tensor s = c.input(1).to(ElemType::kFloat32);
-  Tensor z = c.input(2).to(ElemType::kFloat32);
+  const Tensor& x = c.real_input(0);
+  const Tensor& s = c.real_input(1);
+  const Tensor& z = c.real_input(2);
   std::vector<int> bits = bit_widths(c, 3);
   Shape out_shape = broadcast_shape({x.shape(), s.shape(), z.shape(), c.input(3).shape()});
   Tensor y(ElemType::kFloat32, out_shape);
@@ -55,7 +55,9 @@ void eval_float(EvalContext& c, const IntQuantAttrs& a) {
 }
 
 void eval_exact(EvalContext& c, const IntQuantAttrs& a) {
-  Tensor x = c.real_input(0), s = c.real_input(1), z = c.real_input(2);
+  const Tensor& x = c.real_input(0);
+  const Tensor& s = c.real_input(1);
+  const Tensor& z = c.real_input(2);
   std::vector<int> bits = bit_widths(c, 3);
   Shape out_shape = broadcast_shape({x.shape(), s.shape(), z.shape(), c.input(3).shape()});
   Tensor y(ElemType::kExact, out_shape);

@@ -52,10 +52,11 @@ const Tensor& EvalContext::input(size_t i) const {
   return *inputs_[i];
 }
 
-Tensor EvalContext::real_input(size_t i) const {
+const Tensor& EvalContext::real_input(size_t i) const {
   const Tensor& t = input(i);
   if (t.type() == real_type()) return t;
-  return t.to(real_type());
+  converted_.push_back(std::make_unique<Tensor>(t.to(real_type())));
+  return *converted_.back();
 }
 
 std::vector<int64_t> EvalContext::int_input(size_t i) const {

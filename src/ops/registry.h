@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,9 @@ class EvalContext {
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
   const Tensor& input(size_t i) const;  // fails naming the node when absent
   // Input i converted to real_type() (int64 and float32 convert exactly to Exact).
-  Tensor real_input(size_t i) const;
+  // No copy when the input already has that storage; conversions live as long as
+  // the context.
+  const Tensor& real_input(size_t i) const;
   // Input i as integers (shape-like inputs); float inputs must hold integers.
   std::vector<int64_t> int_input(size_t i) const;
 
@@ -55,6 +58,7 @@ class EvalContext {
   Mode mode_;
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor> outputs_;
+  mutable std::vector<std::unique_ptr<Tensor>> converted_;
   int64_t declared_batch_;
   int64_t run_batch_;
 };

@@ -2,18 +2,19 @@
 // of input values, so quantized tensors stay on their grid). Linear and cubic
 // modes are refused with an error naming the node.
 //
-// The output shape always follows onnxruntime: floor(float32(scale) * float32(in))
-// or the `sizes` input, so both modes agree on shapes. Which input coordinate an
-// output coordinate reads is a rounding decision: float mode computes it in
-// float32 exactly as onnxruntime does; exact mode computes the same formula on the
-// true values (the float32 scale, or out/in as a rational when sizes are given),
-// so the two modes differ only where float32 error moves a coordinate across a
-// rounding boundary.
+// Output shapes and the index map follow onnxruntime step for step in float32:
+// floor(float32(scale) * float32(in)) or the `sizes` input, and the coordinate
+// transform plus nearest rounding computed in float32. Both modes use that same
+// map. It is a property of the graph (shapes and constant scales), not of the
+// data: nearest copies values without changing them, so there is no value
+// rounding for exact mode to decide differently. Computing the coordinate on the
+// true value of a float32 scale would even move away from the model's intent:
+// 0.6f is slightly above 3/5, so (1 + 0.5) / 0.6f - 0.5 lies just below 2 and a
+// floor would pick 1 where onnxruntime (and the intended 3/5) pick 2.
 #include <algorithm>
 #include <cmath>
 #include <string>
 
-#include "core/exact.h"
 #include "ops/layout.h"
 #include "ops/registry.h"
 
@@ -76,8 +77,8 @@ ResizeAttrs attrs_of(const EvalContext& c, bool is_resize) {
 }
 
 // Input coordinate in float32, step for step as onnxruntime computes it.
-int64_t nearest_float(const ResizeAttrs& a, int64_t x_out, float scale, int64_t len_out,
-                      int64_t len_in) {
+int64_t nearest_coordinate(const ResizeAttrs& a, int64_t x_out, float scale, int64_t len_out,
+                           int64_t len_in) {
   auto x = static_cast<float>(x_out);
   float lo = static_cast<float>(len_out), li = static_cast<float>(len_in);
   float o = 0;
@@ -114,47 +115,6 @@ int64_t nearest_float(const ResizeAttrs& a, int64_t x_out, float scale, int64_t 
       return static_cast<int64_t>(std::round(o));
   }
   return 0;
-}
-
-// The same decision on the true value of the coordinate.
-int64_t nearest_exact(const ResizeAttrs& a, int64_t x_out, const Exact& scale, int64_t len_out,
-                      int64_t len_in) {
-  const Exact x = Exact::from_int(x_out), half = Exact::make(1, 1, -1);
-  Exact o;
-  switch (a.transform) {
-    case Transform::kHalfPixel:
-      o = (x + half) / scale - half;
-      break;
-    case Transform::kAsymmetric:
-      o = x / scale;
-      break;
-    case Transform::kPytorchHalfPixel:
-      o = len_out > 1 ? (x + half) / scale - half : Exact();
-      break;
-    case Transform::kTfHalfPixelForNn:
-      o = (x + half) / scale;
-      break;
-    case Transform::kAlignCorners:
-      o = len_out == 1 ? Exact() : x * Exact::from_int(len_in - 1) / Exact::from_int(len_out - 1);
-      break;
-  }
-  const auto fl = static_cast<int64_t>(o.floor());
-  const Exact f = o - Exact::from_int(fl);
-  switch (a.nearest) {
-    case Nearest::kSimple: {
-      if (scale < Exact::from_int(1)) return static_cast<int64_t>(o.ceil());
-      return o.sign() < 0 ? static_cast<int64_t>(o.ceil()) : fl;  // truncation
-    }
-    case Nearest::kFloor:
-      return fl;
-    case Nearest::kCeil:
-      return static_cast<int64_t>(o.ceil());
-    case Nearest::kRoundPreferFloor:
-      return f > half ? fl + 1 : fl;
-    case Nearest::kRoundPreferCeil:
-      return f < half ? fl : fl + 1;
-  }
-  return fl;
 }
 
 // Reads scales (as float32, which is what every file stores) from input i.
@@ -211,7 +171,6 @@ void eval_nearest(EvalContext& c, bool is_resize) {
 
   Shape out = x.shape();
   std::vector<float> fscale(r, 1.0f);
-  std::vector<Exact> xscale(r, Exact::from_int(1));
   for (size_t i = 0; i < axes.size(); ++i) {
     auto d = static_cast<size_t>(axes[i]);
     const int64_t in = x.shape()[d];
@@ -221,7 +180,6 @@ void eval_nearest(EvalContext& c, bool is_resize) {
         c.fail("scale " + std::to_string(s) + " is not valid");
       }
       fscale[d] = s;
-      xscale[d] = Exact::from_double(s);
       double o = std::floor(static_cast<double>(s * static_cast<float>(in)));
       if (o > static_cast<double>(kMaxTensorElements)) c.fail("output is too large");
       out[d] = static_cast<int64_t>(o);
@@ -230,10 +188,7 @@ void eval_nearest(EvalContext& c, bool is_resize) {
       if (o < 0 || o > kMaxTensorElements) c.fail("size " + std::to_string(o) + " is not valid");
       if (in == 0 && o != 0) c.fail("cannot resize an empty axis to a non-empty one");
       out[d] = o;
-      if (in > 0) {
-        fscale[d] = static_cast<float>(o) / static_cast<float>(in);
-        if (o > 0) xscale[d] = Exact::from_int(o) / Exact::from_int(in);
-      }
+      if (in > 0) fscale[d] = static_cast<float>(o) / static_cast<float>(in);
     }
   }
   checked_num_elements(out, x.type());
@@ -252,8 +207,7 @@ void eval_nearest(EvalContext& c, bool is_resize) {
       int64_t k = i;
       // onnxruntime maps one to one when the float32 scale is 1 (whatever the mode).
       if (fscale[d] != 1.0f) {
-        k = c.mode() == Mode::kExact ? nearest_exact(a, i, xscale[d], out[d], in)
-                                     : nearest_float(a, i, fscale[d], out[d], in);
+        k = nearest_coordinate(a, i, fscale[d], out[d], in);
       }
       maps[d][static_cast<size_t>(i)] = std::clamp<int64_t>(k, 0, in - 1);
     }

@@ -31,7 +31,7 @@ int64_t axis_attr(const EvalContext& c, int64_t axis, int64_t rank) {
 void check_out_shape(const EvalContext& c, const Shape& shape, ElemType type) {
   for (int64_t d : shape) {
     if (d < 0 || d > kMaxTensorElements) {
-      c.fail("output shape " + shape_str(shape) + " is invalid or too large");
+      c.fail("output shape " + ints_str(shape) + " is invalid or too large");
     }
   }
   try {
@@ -69,6 +69,7 @@ int64_t product(const Shape& s, size_t from, size_t to) {
 // nullopt when the element counts cannot match.
 std::optional<Shape> resolve_reshape(const EvalContext& c, const Shape& in, Shape target,
                                      bool allowzero) {
+  const Shape written = target;
   int64_t total = product(in, 0, in.size());
   int64_t known = 1;
   int infer = -1;
@@ -76,13 +77,13 @@ std::optional<Shape> resolve_reshape(const EvalContext& c, const Shape& in, Shap
     int64_t& t = target[i];
     if (t == 0 && !allowzero) {
       if (i >= in.size()) {
-        c.fail("target shape " + shape_str(target) + " copies dimension " + str(int64_t(i)) +
+        c.fail("target shape " + ints_str(written) + " copies dimension " + str(int64_t(i)) +
                " with 0, but the data " + shape_str(in) + " has no such dimension");
       }
       t = in[i];
     }
     if (t == -1) {
-      if (infer >= 0) c.fail("target shape " + shape_str(target) + " has more than one -1");
+      if (infer >= 0) c.fail("target shape " + ints_str(written) + " has more than one -1");
       infer = static_cast<int>(i);
       continue;
     }
@@ -134,7 +135,7 @@ void eval_reshape(EvalContext& c) {
   auto s = resolve_reshape(c, x.shape(), target, allowzero);
   if (!s) {
     c.fail("cannot reshape data of shape " + shape_str(x.shape()) + " (" + str(x.size()) +
-           " elements) to " + shape_str(target));
+           " elements) to " + ints_str(target));
   }
   c.set_output(0, x.reshaped(*s));
 }
@@ -166,7 +167,7 @@ void eval_transpose(EvalContext& c) {
     ok = ok && p >= 0 && p < static_cast<int64_t>(r) && !seen[static_cast<size_t>(p)];
     if (ok) seen[static_cast<size_t>(p)] = true;
   }
-  if (!ok) c.fail("perm " + shape_str(perm) + " is not a permutation of rank " + str(int64_t(r)));
+  if (!ok) c.fail("perm " + ints_str(perm) + " is not a permutation of rank " + str(int64_t(r)));
   c.set_output(0, permute(x, perm));
 }
 
@@ -419,11 +420,11 @@ void eval_split(EvalContext& c) {
   }
   int64_t sum = 0;
   for (int64_t s : sizes) {
-    if (s < 0) c.fail("split sizes " + shape_str(sizes) + " are invalid");
+    if (s < 0) c.fail("split sizes " + ints_str(sizes) + " are invalid");
     sum += s;
   }
   if (static_cast<int64_t>(sizes.size()) != outs || sum != dim) {
-    c.fail("split sizes " + shape_str(sizes) + " do not cover axis " + str(axis) + " of size " +
+    c.fail("split sizes " + ints_str(sizes) + " do not cover axis " + str(axis) + " of size " +
            str(dim) + " with " + str(outs) + " outputs");
   }
   Maps maps = identity_maps(x.shape());
@@ -510,7 +511,7 @@ void eval_expand(EvalContext& c) {
   try {
     out = broadcast_shape({x.shape(), target});
   } catch (const Error&) {
-    c.fail("cannot expand shape " + shape_str(x.shape()) + " to " + shape_str(target));
+    c.fail("cannot expand shape " + shape_str(x.shape()) + " to " + ints_str(target));
   }
   check_out_shape(c, out, x.type());
   // Align ranks with leading 1s, then broadcast dims read coordinate 0.

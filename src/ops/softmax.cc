@@ -57,7 +57,7 @@ void for_each_slice(const Layout& l, Fn&& fn) {
 void softmax_float(const std::vector<float>& x, std::vector<float>& y, const Layout& l) {
   for_each_slice(l, [&](int64_t base, int64_t step) {
     auto at = [&](int64_t j) { return static_cast<size_t>(base + j * step); };
-    float m = std::numeric_limits<float>::lowest();  // as onnxruntime starts
+    float m = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < l.len; ++j) m = std::max(m, x[at(j)]);
     for (int64_t j = 0; j < l.len; ++j) y[at(j)] = ort::softmax_exp(x[at(j)], -m);
     float r = 1.0f / ort::softmax_sum(&y[at(0)], l.len, step);
@@ -82,9 +82,10 @@ void softmax_exact(const std::vector<Exact>& x, std::vector<Exact>& y, const Lay
 }
 
 void eval_softmax(EvalContext& c) {
-  Tensor x = c.real_input(0);
+  const Tensor& x = c.real_input(0);
   Layout l = layout_of(c, x.shape());
   Tensor y(x.type(), x.shape());
+  if (y.size() == 0) return c.set_output(0, std::move(y));
   if (c.mode() == Mode::kExact) {
     softmax_exact(x.exact(), y.exact(), l);
   } else {

@@ -70,7 +70,9 @@ void eval_v1(EvalContext& c, RoundingMode mode) {
   Shape out_shape = broadcast_shape({sh[0], sh[1], sh[2], sh[3], sh[4]});
   std::array<const Shape*, 5> shapes{&sh[0], &sh[1], &sh[2], &sh[3], &sh[4]};
   if (c.mode() == Mode::kExact) {
-    Tensor x = c.real_input(0), s = c.real_input(1), z = c.real_input(2);
+    const Tensor& x = c.real_input(0);
+    const Tensor& s = c.real_input(1);
+    const Tensor& z = c.real_input(2);
     Tensor y(ElemType::kExact, out_shape);
     for_each_broadcast<5>(out_shape, shapes, [&](int64_t o, const std::array<int64_t, 5>& p) {
       y.exact()[o] = trunc_v1_exact(x.exact()[p[0]], s.exact()[p[1]], z.exact()[p[2]],
@@ -104,7 +106,10 @@ void eval_v2(EvalContext& c, RoundingMode mode) {
   Shape out_shape = broadcast_shape({sh[0], sh[1], sh[2], sh[3], sh[4]});
   std::array<const Shape*, 5> shapes{&sh[0], &sh[1], &sh[2], &sh[3], &sh[4]};
   if (c.mode() == Mode::kExact) {
-    Tensor x = c.real_input(0), s = c.real_input(1), z = c.real_input(2), os = c.real_input(4);
+    const Tensor& x = c.real_input(0);
+    const Tensor& s = c.real_input(1);
+    const Tensor& z = c.real_input(2);
+    const Tensor& os = c.real_input(4);
     Tensor y(ElemType::kExact, out_shape);
     for_each_broadcast<5>(out_shape, shapes, [&](int64_t o, const std::array<int64_t, 5>& p) {
       y.exact()[o] = trunc_v2_exact(x.exact()[p[0]], s.exact()[p[1]], z.exact()[p[2]],

@@ -84,6 +84,11 @@ nb::list describe(const Graph& g, const std::vector<ValueInfo>& values) {
   return out;
 }
 
+// str(h) as Python computes it (nb::str(object) would only reinterpret, not convert).
+std::string py_str(nb::handle h) {
+  return nb::str(h).c_str();
+}
+
 // One feed: dtype must match the model's input exactly (no silent casts).
 Tensor to_feed(const Graph& g, const std::string& name, nb::handle value) {
   const ValueInfo* info = nullptr;
@@ -92,12 +97,13 @@ Tensor to_feed(const Graph& g, const std::string& name, nb::handle value) {
   }
   AnyArray arr;
   if (!nb::try_cast(value, arr)) {
-    std::string got = nb::hasattr(value, "dtype")
-                          ? nb::cast<std::string>(nb::str(value.attr("dtype")))
-                          : nb::cast<std::string>(nb::str(value.type().attr("__name__")));
     std::string want = info ? elem_type_name(info->elem) : "float32";
-    fail(ErrorKind::kInput,
-         g.source + ": input '" + name + "' must be a " + want + " array, got " + got);
+    if (nb::hasattr(value, "dtype")) {
+      fail(ErrorKind::kInput, g.source + ": input '" + name + "' must be " + want + ", got " +
+                                  py_str(nb::object(value.attr("dtype"))));
+    }
+    fail(ErrorKind::kInput, g.source + ": input '" + name + "' must be a " + want + " array, got " +
+                                py_str(nb::object(value.type().attr("__name__"))));
   }
   // An unknown name gets a placeholder; execute() reports it with the model's input names.
   if (!info) return Tensor();

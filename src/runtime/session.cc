@@ -87,8 +87,10 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
   for (const auto& o : g.outputs) keep.insert(o.name);
 
   std::map<std::string, Tensor> const_cache;
+  const auto& folded = g.folded[mode == Mode::kExact ? 1 : 0];
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& node = g.nodes[i];
+    if (!node.outputs.empty() && folded.count(node.outputs[0])) continue;
     const OpDef* def = find_op(op_family(node.domain), node.op_type);
     if (!def) g.fail_at(node, ErrorKind::kUnsupported, "unsupported op");
     std::vector<const Tensor*> ins;
@@ -98,8 +100,11 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
         continue;
       }
       auto it = values.find(name);
+      auto ft = folded.find(name);
       if (it != values.end()) {
         ins.push_back(&it->second);
+      } else if (ft != folded.end()) {
+        ins.push_back(&ft->second);
       } else if (const Tensor* t = g.initializer(name)) {
         ins.push_back(&initializer_in_mode(g, name, *t, mode, const_cache));
       } else {
@@ -138,6 +143,48 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
   return values;
 }
 
+// Evaluates every node whose inputs are all constant, once per mode. A node that
+// fails here (say, exact arithmetic beyond 127 bits) is left to run time, where it
+// reports its error in the mode the user asked for.
+void fold_constants(Graph& g, Mode mode) {
+  auto& folded = g.folded[mode == Mode::kExact ? 1 : 0];
+  folded.clear();
+  std::map<std::string, Tensor> const_cache;
+  if (mode == Mode::kExact) {  // convert float weights once, not on every run
+    for (const auto& [name, t] : g.initializers) {
+      if (t.type() == ElemType::kFloat32) folded[name] = t.to(ElemType::kExact);
+    }
+  }
+  for (const Node& node : g.nodes) {
+    const OpDef* def = find_op(op_family(node.domain), node.op_type);
+    if (!def || node.outputs.empty()) continue;
+    std::vector<const Tensor*> ins;
+    bool constant = true;
+    for (const auto& name : node.inputs) {
+      if (name.empty()) {
+        ins.push_back(nullptr);
+      } else if (auto ft = folded.find(name); ft != folded.end()) {
+        ins.push_back(&ft->second);
+      } else if (const Tensor* t = g.initializer(name)) {
+        ins.push_back(&initializer_in_mode(g, name, *t, mode, const_cache));
+      } else {
+        constant = false;
+        break;
+      }
+    }
+    if (!constant) continue;
+    EvalContext ctx(g, node, mode, std::move(ins), g.declared_batch(), g.declared_batch());
+    try {
+      def->eval(ctx);
+    } catch (const std::exception&) {
+      continue;
+    }
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      if (!node.outputs[k].empty()) folded[node.outputs[k]] = std::move(ctx.outputs()[k]);
+    }
+  }
+}
+
 }  // namespace
 
 TensorMap execute(const Graph& g, const TensorMap& feeds, const RunOptions& opt) {
@@ -148,24 +195,22 @@ TensorMap execute(const Graph& g, const TensorMap& feeds, const RunOptions& opt)
   }
   TensorMap all = run_graph(g, std::move(values), opt.mode, opt.keep_intermediates, nullptr);
   TensorMap out;
-  auto emit = [&](const std::string& name, Tensor& t) {
-    out[name] = t.type() == ElemType::kExact ? t.to(ElemType::kFloat32) : std::move(t);
+  auto emit = [&](const std::string& name, const Tensor& t) {
+    out[name] = t.type() == ElemType::kExact ? t.to(ElemType::kFloat32) : t;
   };
+  const auto& folded = g.folded[opt.mode == Mode::kExact ? 1 : 0];
   if (opt.keep_intermediates) {
     for (auto& [name, t] : all) emit(name, t);
-    for (const auto& o : g.outputs) {
-      if (!out.count(o.name)) {
-        if (const Tensor* t = g.initializer(o.name)) out[o.name] = *t;
-      }
-    }
-  } else {
-    for (const auto& o : g.outputs) {
-      auto it = all.find(o.name);
-      if (it != all.end()) {
-        emit(o.name, it->second);
-      } else if (const Tensor* t = g.initializer(o.name)) {
-        out[o.name] = *t;
-      }
+    for (const auto& [name, t] : folded) emit(name, t);
+  }
+  for (const auto& o : g.outputs) {
+    if (out.count(o.name)) continue;
+    if (auto it = all.find(o.name); it != all.end()) {
+      emit(o.name, it->second);
+    } else if (auto ft = folded.find(o.name); ft != folded.end()) {
+      emit(o.name, ft->second);
+    } else if (const Tensor* t = g.initializer(o.name)) {
+      out[o.name] = *t;
     }
   }
   return out;
@@ -205,6 +250,8 @@ void infer_shapes_and_types(Graph& g) {
     }
     g.value_info[name] = v;
   }
+  fold_constants(g, Mode::kFloat);
+  fold_constants(g, Mode::kExact);
   for (auto& o : g.outputs) {
     auto it = g.value_info.find(o.name);
     if (it != g.value_info.end()) {

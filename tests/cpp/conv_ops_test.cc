@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/exact.h"
 #include "ir/graph.h"
 #include "runtime/session.h"
 
@@ -148,20 +149,22 @@ struct Conv2 {
   int64_t pt = 0, pl = 0, pb = 0, pr = 0;  // top, left, bottom, right
 };
 
-// x (N, C, H, W), w (M, C/group, KH, KW), b (M) or empty.
-Vec ref_conv(const Vec& x, const Shape& xs, const Vec& w, const Shape& ws, const Vec& b,
-             const Conv2& p, Shape* out_shape) {
+// x (N, C, H, W), w (M, C/group, KH, KW), b (M) or empty; V is double or Exact.
+template <class V>
+std::vector<V> ref_conv_t(const std::vector<V>& x, const Shape& xs, const std::vector<V>& w,
+                          const Shape& ws, const std::vector<V>& b, const Conv2& p,
+                          Shape* out_shape) {
   const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
   const int64_t M = ws[0], CG = ws[1], KH = ws[2], KW = ws[3];
   const int64_t OH = (H + p.pt + p.pb - ((KH - 1) * p.dh + 1)) / p.sh + 1;
   const int64_t OW = (W + p.pl + p.pr - ((KW - 1) * p.dw + 1)) / p.sw + 1;
   *out_shape = {N, M, OH, OW};
-  Vec y(static_cast<size_t>(N * M * OH * OW));
+  std::vector<V> y(static_cast<size_t>(N * M * OH * OW));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) {
-          double acc = b.empty() ? 0.0 : b[static_cast<size_t>(m)];
+          V acc = b.empty() ? V{} : b[static_cast<size_t>(m)];
           const int64_t g = m / (M / p.group);
           for (int64_t cg = 0; cg < CG; ++cg)
             for (int64_t kh = 0; kh < KH; ++kh)
@@ -170,13 +173,17 @@ Vec ref_conv(const Vec& x, const Shape& xs, const Vec& w, const Shape& ws, const
                 const int64_t iw = ow * p.sw - p.pl + kw * p.dw;
                 if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
                 const int64_t c = g * CG + cg;
-                acc += x[static_cast<size_t>(((n * C + c) * H + ih) * W + iw)] *
-                       w[static_cast<size_t>(((m * CG + cg) * KH + kh) * KW + kw)];
+                acc = acc + x[static_cast<size_t>(((n * C + c) * H + ih) * W + iw)] *
+                                w[static_cast<size_t>(((m * CG + cg) * KH + kh) * KW + kw)];
               }
           y[static_cast<size_t>(((n * M + m) * OH + oh) * OW + ow)] = acc;
         }
-  (void)C;
   return y;
+}
+
+Vec ref_conv(const Vec& x, const Shape& xs, const Vec& w, const Shape& ws, const Vec& b,
+             const Conv2& p, Shape* out_shape) {
+  return ref_conv_t<double>(x, xs, w, ws, b, p, out_shape);
 }
 
 // Scatter form of ConvTranspose: every input element adds its kernel into a full
@@ -384,6 +391,66 @@ TEST(Conv, ExactModeKeepsWhatDoubleLoses) {
   expect_equal(run_op("Conv", ins, {}, Mode::kFloat), {1, 1, 1}, {0});
 }
 
+// Arbitrary float32 operands spread over 2^spread (or 16-bit integers times such
+// floats): the exact kernel picks a double, int64 or i128 accumulator from the
+// operands' widths (each of the three is taken here); each output must be the
+// true sum (computed here with Exact in a naive loop) rounded once to float32.
+TEST(Conv, ExactModeIsTheTrueSumForArbitraryFloats) {
+  const Shape xs{1, 4, 5, 5}, ws{4, 2, 3, 3};
+  Conv2 p;
+  p.group = 2;
+  p.pt = p.pl = p.pb = p.pr = 1;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  std::uniform_int_distribution<int> wide(-32768, 32767);
+  for (int spread : {-1, 0, 8, 16}) {  // -1: 16-bit integer activations
+    SCOPED_TRACE(spread);
+    std::uniform_int_distribution<int> ed(0, spread < 0 ? 8 : spread);
+    auto make = [&](size_t n) {
+      Vec v(n);
+      for (double& e : v) e = std::ldexp(nd(rng), ed(rng));  // float32 values
+      return v;
+    };
+    Vec x = make(count(xs)), w = make(count(ws)), b = make(4);
+    if (spread < 0) {
+      for (double& v : x) v = wide(rng);
+    }
+    auto exact = [](const Vec& v) {
+      std::vector<Exact> e;
+      for (double d : v) e.push_back(Exact::from_double(d));
+      return e;
+    };
+    Shape ys;
+    std::vector<Exact> want = ref_conv_t<Exact>(exact(x), xs, exact(w), ws, exact(b), p, &ys);
+    Vec want_f;
+    for (const Exact& e : want) want_f.push_back(e.to_float());
+    expect_equal(
+        run_op("Conv", {{"x", xs, x}, {"w", ws, w}, {"b", {4}, b}}, conv_attrs(p), Mode::kExact),
+        ys, want_f);
+  }
+}
+
+// Per-channel weight scales (different odd mantissas per output channel) on
+// integer activations times one scale: the common factors come out per row.
+// (Short mantissas keep q * s exact in float32, as for power-of-two-like scales.)
+TEST(Conv, ExactModeWithPerChannelScales) {
+  const Shape xs{2, 3, 4, 4}, ws{3, 3, 2, 2};
+  const double sx = 3.0 / 128, sw[3] = {5.0 / 64, 7.0 / 1024, 9.0 / 16384};
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> q(-128, 127);
+  Vec x(count(xs)), w(count(ws));
+  for (double& v : x) v = static_cast<float>(q(rng) * sx);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(q(rng) * sw[i / 12]);
+  std::vector<Exact> xe, we;
+  for (double d : x) xe.push_back(Exact::from_double(d));
+  for (double d : w) we.push_back(Exact::from_double(d));
+  Shape ys;
+  std::vector<Exact> want = ref_conv_t<Exact>(xe, xs, we, ws, {}, Conv2{}, &ys);
+  Vec want_f;
+  for (const Exact& e : want) want_f.push_back(e.to_float());
+  expect_equal(run_op("Conv", {{"x", xs, x}, {"w", ws, w}}, {}, Mode::kExact), ys, want_f);
+}
+
 // AveragePool over 3 gives thirds (odd denominators, the Exact path of Conv);
 // a Conv with weight 3 and a tiny bias brings back the exact integer sums.
 TEST(Conv, OddDenominatorsCancelInExactMode) {
@@ -468,6 +535,12 @@ TEST(ConvTranspose, OutputShapeAndAutoPadMatchOnnxruntime) {
       expect_equal(run_op("ConvTranspose", ins, a, mode), {1, 1, static_cast<int64_t>(k.len)},
                    crop(k.head, k.len));
     }
+  }
+  // SAME pads toward in * stride, but a shorter full output stays unpadded (kernel 1: 9, not 10).
+  for (Mode mode : {Mode::kFloat, Mode::kExact}) {
+    Attrs a{{"strides", ints({2})}, {"auto_pad", str("SAME_UPPER")}};
+    expect_equal(run_op("ConvTranspose", {ins[0], {"w", {1, 1, 1}, {3}}}, a, mode), {1, 1, 9},
+                 {3, 0, 6, 0, 9, 0, 12, 0, 15});
   }
   // Onnxruntime: [1, 10, 102, 20, 203, 30, 304, 40, 405, 50, 500, 0] is the full output.
   EXPECT_EQ(full, (Vec{1, 10, 102, 20, 203, 30, 304, 40, 405, 50, 500, 0}));
@@ -568,6 +641,11 @@ TEST(Pool, AutoPadMatchesOnnxruntime) {
     expect_equal(run_op("AveragePool", ins, a, mode), {1, 1, 3}, {1, 3, 5});
     a["auto_pad"] = str("VALID");
     expect_equal(run_op("AveragePool", ins, a, mode), {1, 1, 2}, {2, 4});
+    // Stride above kernel: onnxruntime's negative SAME padding skips inputs.
+    Attrs n{{"kernel_shape", ints({1})}, {"strides", ints({3})}, {"auto_pad", str("SAME_UPPER")}};
+    expect_equal(run_op("AveragePool", ins, n, mode), {1, 1, 2}, {2, 5});
+    n["auto_pad"] = str("SAME_LOWER");
+    expect_equal(run_op("AveragePool", ins, n, mode), {1, 1, 2}, {1, 4});
     // onnxruntime computes SAME pads from the undilated kernel.
     Attrs m{{"kernel_shape", ints({2})}, {"dilations", ints({2})}, {"auto_pad", str("SAME_UPPER")}};
     expect_equal(run_op("MaxPool", ins, m, mode), {1, 1, 5}, {3, 4, 5, 6, 5});

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <random>
 
 #include "ir/graph.h"
 #include "ops/registry.h"
@@ -294,8 +295,9 @@ TEST(MathOps, BadBroadcastNamesTheNode) {
 // Activations
 
 TEST(MathOps, Relu) {
+  // -0 and NaN pass through, as in onnxruntime.
   Tensor x = f32({5}, {-1.5f, -0.0f, 0.0f, 0.1f, NAN});
-  expect_f32(eval1("Relu", {x}, Mode::kFloat), {5}, {0.0f, 0.0f, 0.0f, 0.1f, NAN});
+  expect_f32(eval1("Relu", {x}, Mode::kFloat), {5}, {0.0f, -0.0f, 0.0f, 0.1f, NAN});
   expect_exact(eval1("Relu", {x}, Mode::kExact), {5},
                {Exact(), Exact(), Exact(), ex(0.1f), Exact::nan()});
   expect_i64(eval1("Relu", {i64({3}, {-4, 0, 9})}, Mode::kExact), {3}, {0, 0, 9});
@@ -344,9 +346,40 @@ TEST(MathOps, ClipWithInputsAndAttributes) {
       ErrorKind::kInvalidModel, {"must be a scalar"});
 }
 
-TEST(MathOps, SigmoidTanhExpErfInDouble) {
-  std::vector<float> xs{-20.0f, -1.5f, 0.0f, 0.1f, 3.0f};
-  Tensor x = f32({5}, xs);
+// onnxruntime 1.32 CPU outputs for these inputs (Sigmoid, Tanh, Exp, Erf).
+const std::vector<float> kTranscendentalInputs{-100.0f, -20.0f, -9.5f,  -3.3f,    -0.7f,    -1e-3f,
+                                               0.0f,    1e-6f,  0.5f,   2.2f,     8.9f,     17.5f,
+                                               30.0f,   88.5f,  100.0f, INFINITY, -INFINITY};
+
+TEST(MathOps, TranscendentalsFloatMatchOnnxruntime) {
+  Tensor x = f32({17}, kTranscendentalInputs);
+  expect_f32(
+      eval1("Sigmoid", {x}, Mode::kFloat), {17},
+      {0.0f, 0.0f, 0x1.39e000p-14f, 0x1.236620p-5f, 0x1.53c698p-2f, 0x1.ffbe76p-2f, 0x1.000000p-1f,
+       0x1.000008p-1f, 0x1.3eb2fcp-1f, 0x1.cced84p-1f, 0x1.ffee20p-1f, 0x1.000000p+0f,
+       0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f, 0.0f});
+  expect_f32(eval1("Tanh", {x}, Mode::kFloat), {17},
+             {-0x1.000000p+0f, -0x1.000000p+0f, -0x1.000000p+0f, -0x1.fe9bdep-1f, -0x1.356fb2p-1f,
+              -0x1.0624d6p-10f, 0.0f, 0x1.0c6f78p-20f, 0x1.d9353ep-2f, 0x1.f3949ep-1f,
+              0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f,
+              0x1.000000p+0f, -0x1.000000p+0f});
+  expect_f32(eval1("Exp", {x}, Mode::kFloat), {17},
+             {0x1.b00000p-145f, 0x1.1b4866p-29f, 0x1.39f38ap-14f, 0x1.2e259cp-5f, 0x1.fc80dcp-2f,
+              0x1.ff7cfep-1f, 0x1.000000p+0f, 0x1.000010p+0f, 0x1.a61298p+0f, 0x1.20cceap+3f,
+              0x1.ca3f88p+12f, 0x1.2fd6c8p+25f, 0x1.370470p+43f, 0x1.99b988p+127f, INFINITY,
+              INFINITY, 0.0f});
+  expect_f32(eval1("Erf", {x}, Mode::kFloat), {17},
+             {-0x1.000000p+0f, -0x1.000000p+0f, -0x1.000000p+0f, -0x1.ffff9ap-1f, -0x1.5b08c2p-1f,
+              -0x1.27cc38p-10f, 0.0f, 0x1.2ee5a0p-20f, 0x1.0a7ef6p-1f, 0x1.ff0bd6p-1f,
+              0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f, 0x1.000000p+0f,
+              0x1.000000p+0f, -0x1.000000p+0f});
+  for (const char* op : {"Sigmoid", "Tanh", "Exp", "Erf"}) {
+    expect_f32(eval1(op, {f32({1}, {NAN})}, Mode::kFloat), {1}, {NAN});
+  }
+}
+
+TEST(MathOps, TranscendentalsExactModeInDouble) {
+  Tensor x = f32({17}, kTranscendentalInputs);
   struct Case {
     const char* op;
     double (*fn)(double);
@@ -358,21 +391,15 @@ TEST(MathOps, SigmoidTanhExpErfInDouble) {
       {"Erf", [](double v) { return std::erf(v); }},
   };
   for (const Case& k : cases) {
-    std::vector<float> wf;
-    std::vector<Exact> wx;
-    for (float v : xs) {
-      wf.push_back(static_cast<float>(k.fn(v)));
-      wx.push_back(ex(k.fn(v)));
-    }
+    std::vector<Exact> want;
+    for (float v : kTranscendentalInputs) want.push_back(ex(k.fn(v)));
     SCOPED_TRACE(k.op);
-    expect_f32(eval1(k.op, {x}, Mode::kFloat), {5}, wf);
-    expect_exact(eval1(k.op, {x}, Mode::kExact), {5}, wx);
+    expect_exact(eval1(k.op, {x}, Mode::kExact), {17}, want);
   }
-  // Exact mode evaluates from the nearest double of a non-dyadic input.
+  // From the nearest double of a non-dyadic input.
   Tensor t = Tensor::from_exact({1}, {third()});
   expect_exact(eval1("Sigmoid", {t}, Mode::kExact), {1},
                {ex(1.0 / (1.0 + std::exp(-(1.0 / 3.0))))});
-  expect_f32(eval1("Sigmoid", {f32({2}, {INFINITY, -INFINITY})}, Mode::kFloat), {2}, {1.0f, 0.0f});
 }
 
 // ---------------------------------------------------------------------------
@@ -440,9 +467,32 @@ TEST(MathOps, Cast) {
     expect_i64(eval1("Cast", {x}, m, {{"to", ai(7)}}), {5}, {-2, 2, 10000000000, 200, -129});
     expect_i64(eval1("Cast", {x}, m, {{"to", ai(3)}}), {5}, {-2, 2, 0, -56, 127});
     expect_i64(eval1("Cast", {x}, m, {{"to", ai(2)}}), {5}, {254, 2, 0, 200, 127});
-    expect_i64(eval1("Cast", {x}, m, {{"to", ai(6)}}), {5}, {-2, 2, 1410065408, 200, -129});
+    expect_i64(eval1("Cast", {x}, m, {{"to", ai(6)}}), {5}, {-2, 2, INT32_MIN, 200, -129});
     expect_i64(eval1("Cast", {f32({3}, {0.0f, -0.0f, 0.5f})}, m, {{"to", ai(9)}}), {3}, {0, 0, 1});
   }
+  // Out of range: the x86-64 "integer indefinite" of the conversion width, then wrapped
+  // (checked against onnxruntime 1.32).
+  Tensor odd = f32({4}, {1e19f, -1e19f, 300.5f, -2.7f});
+  for (Mode m : {Mode::kFloat, Mode::kExact}) {
+    expect_i64(eval1("Cast", {odd}, m, {{"to", ai(7)}}), {4}, {INT64_MIN, INT64_MIN, 300, -2});
+    expect_i64(eval1("Cast", {odd}, m, {{"to", ai(3)}}), {4}, {0, 0, 44, -2});
+    expect_i64(eval1("Cast", {odd}, m, {{"to", ai(12)}}), {4}, {0, 2147483648, 300, 4294967294});
+    expect_i64(eval1("Cast", {f32({3}, {3e9f, 5e9f, 70000.0f})}, m, {{"to", ai(12)}}), {3},
+               {3000000000, 0, 70000});
+    expect_i64(eval1("Cast", {f32({2}, {70000.0f, -2.7f})}, m, {{"to", ai(4)}}), {2},
+               {4464, 65534});
+    // UINT64 of 1e19 (about 2^63.1) is stored as the int64 with the same bits.
+    expect_i64(eval1("Cast", {f32({2}, {1e19f, -2.7f})}, m, {{"to", ai(13)}}), {2},
+               {static_cast<int64_t>(9999999980506447872u), -2});
+  }
+  expect_i64(eval1("Cast", {Tensor::from_exact({2}, {Exact::nan(), Exact::inf(false)})},
+                   Mode::kExact, {{"to", ai(6)}}),
+             {2}, {INT32_MIN, INT32_MIN});
+  expect_i64(
+      eval1("Cast", {Tensor::from_exact({1}, {Exact::nan()})}, Mode::kExact, {{"to", ai(12)}}), {1},
+      {2147483648});
+  expect_i64(eval1("Cast", {i64({3}, {300, -1, 65535})}, Mode::kFloat, {{"to", ai(2)}}), {3},
+             {44, 255, 255});
   // Exact mode truncates the true value: -1/3 -> 0, 7/3 -> 2.
   expect_i64(eval1("Cast", {Tensor::from_exact({2}, {-third(), third() * ex(7)})}, Mode::kExact,
                    {{"to", ai(7)}}),
@@ -579,6 +629,47 @@ TEST(MathOps, GemmExactFallbacks) {
                {Exact::make(1, 1, -60)});
 }
 
+TEST(MathOps, MatMulExactTiersEqualExactSums) {
+  // Quantized-looking values (integers times 2^e). Narrow exponent ranges take the
+  // common-exponent integer path (int64 for small integers, 128-bit for larger),
+  // wide ones the realigning 128-bit path; all must equal the plain Exact sum.
+  struct Case {
+    int mant_bits, exp_lo, exp_hi;
+  };
+  const Case cases[] = {{8, -4, 0}, {28, -6, 2}, {20, -30, 10}};
+  std::mt19937_64 rng(1234);  // fixed seed: reproducible
+  for (const Case& c : cases) {
+    SCOPED_TRACE("mantissa bits " + std::to_string(c.mant_bits));
+    std::uniform_int_distribution<int64_t> mant(-(int64_t{1} << c.mant_bits),
+                                                int64_t{1} << c.mant_bits);
+    std::uniform_int_distribution<int> expo(c.exp_lo, c.exp_hi);
+    const int64_t M = 4, K = 37, N = 5;
+    auto make = [&](int64_t n) {
+      std::vector<Exact> v;
+      for (int64_t i = 0; i < n; ++i) v.push_back(Exact::from_int(mant(rng)).ldexp(expo(rng)));
+      return v;
+    };
+    std::vector<Exact> a = make(M * K), b = make(K * N);
+    a[3] = Exact();  // zeros are skipped
+    Tensor y = eval1("MatMul", {Tensor::from_exact({M, K}, a), Tensor::from_exact({K, N}, b)},
+                     Mode::kExact);
+    Tensor yt =
+        eval1("Gemm", {Tensor::from_exact({M, K}, a), Tensor::from_exact({K, N}, b)}, Mode::kExact);
+    std::vector<Exact> want;
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < N; ++n) {
+        Exact s;
+        for (int64_t k = 0; k < K; ++k) {
+          s = s + a[static_cast<size_t>(m * K + k)] * b[static_cast<size_t>(k * N + n)];
+        }
+        want.push_back(s);
+      }
+    }
+    expect_exact(y, {M, N}, want);
+    expect_exact(yt, {M, N}, want);
+  }
+}
+
 TEST(MathOps, MatMulShapes) {
   Tensor v3 = f32({3}, {1, 2, 3});
   Tensor w3 = f32({3}, {4, -5, 6});
@@ -633,28 +724,18 @@ TEST(MathOps, MatMulFloatRoundsOnceFromDouble) {
 // ---------------------------------------------------------------------------
 // Softmax
 
-// The documented float algorithm, written out per slice of `len` values at `step`.
+// The exact-mode algorithm (double), written out per slice of `len` values at `step`.
 void ref_softmax(const std::vector<float>& x, size_t base, size_t len, size_t step,
-                 std::vector<float>& yf, std::vector<Exact>& yx) {
-  float m = -INFINITY;
+                 std::vector<Exact>& yx) {
   double md = -INFINITY;
-  for (size_t j = 0; j < len; ++j) {
-    m = std::max(m, x[base + j * step]);
-    md = std::max(md, static_cast<double>(x[base + j * step]));
-  }
-  std::vector<float> e(len);
+  for (size_t j = 0; j < len; ++j) md = std::max(md, static_cast<double>(x[base + j * step]));
   std::vector<double> ed(len);
-  double s = 0, sd = 0;
+  double sd = 0;
   for (size_t j = 0; j < len; ++j) {
-    e[j] = static_cast<float>(std::exp(static_cast<double>(x[base + j * step] - m)));
-    s += e[j];
     ed[j] = std::exp(static_cast<double>(x[base + j * step]) - md);
     sd += ed[j];
   }
-  for (size_t j = 0; j < len; ++j) {
-    yf[base + j * step] = e[j] * (1.0f / static_cast<float>(s));
-    yx[base + j * step] = ex(ed[j] / sd);
-  }
+  for (size_t j = 0; j < len; ++j) yx[base + j * step] = ex(ed[j] / sd);
 }
 
 TEST(MathOps, SoftmaxAxes) {
@@ -673,14 +754,20 @@ TEST(MathOps, SoftmaxAxes) {
   };
   for (const Case& k : cases) {
     SCOPED_TRACE("opset " + std::to_string(k.opset) + " axis " + std::to_string(k.axis));
-    std::vector<float> wf(x.size());
     std::vector<Exact> wx(x.size());
     for (size_t o = 0; o < k.outer; ++o) {
-      for (size_t i = 0; i < k.inner; ++i)
-        ref_softmax(x, o * k.len * k.inner + i, k.len, k.inner, wf, wx);
+      for (size_t i = 0; i < k.inner; ++i) {
+        ref_softmax(x, o * k.len * k.inner + i, k.len, k.inner, wx);
+      }
     }
     Attrs a{{"axis", ai(k.axis)}};
-    expect_f32(eval1("Softmax", {f32({2, 2, 3}, x)}, Mode::kFloat, a, k.opset), {2, 2, 3}, wf);
+    // Float mode: the same slices as the last axis of a reshaped copy.
+    if (k.inner == 1) {
+      Shape flat{static_cast<int64_t>(k.outer), static_cast<int64_t>(k.len)};
+      Tensor want = eval1("Softmax", {f32(flat, x)}, Mode::kFloat);
+      expect_f32(eval1("Softmax", {f32({2, 2, 3}, x)}, Mode::kFloat, a, k.opset), {2, 2, 3},
+                 want.f32());
+    }
     expect_exact(eval1("Softmax", {f32({2, 2, 3}, x)}, Mode::kExact, a, k.opset), {2, 2, 3}, wx);
   }
   // Defaults: axis -1 from opset 13, axis 1 before.
@@ -688,11 +775,49 @@ TEST(MathOps, SoftmaxAxes) {
   expect_f32(eval1("Softmax", {two}, Mode::kFloat), {2, 2}, {0.5f, 0.5f, 0.5f, 0.5f});
   expect_exact(eval1("Softmax", {two}, Mode::kExact, {}, 11), {2, 2},
                {ex(0.5), ex(0.5), ex(0.5), ex(0.5)});
+  // Empty tensors stay empty.
+  expect_f32(eval1("Softmax", {f32({2, 0}, {})}, Mode::kFloat), {2, 0}, {});
+  expect_f32(eval1("Softmax", {f32({0, 3}, {})}, Mode::kExact).to(ElemType::kFloat32), {0, 3}, {});
   expect_error(
       [&] {
         eval1("Softmax", {two}, Mode::kFloat, {{"axis", ai(2)}});
       },
       ErrorKind::kInvalidModel, {"axis 2 is out of range"});
+}
+
+TEST(MathOps, SoftmaxFloatMatchesOnnxruntime) {
+  // Rows of 5 and 25 (25 exercises every step of the kernel's summation order);
+  // expected values are onnxruntime 1.32's CPU outputs.
+  auto input = [](int64_t rows, int64_t len) {
+    std::vector<float> v;
+    for (int64_t k = 0; k < rows * len; ++k)
+      v.push_back(static_cast<float>(k * 7 % 13 - 6) * 0.37f);
+    return f32({rows, len}, v);
+  };
+  expect_f32(eval1("Softmax", {input(2, 5)}, Mode::kFloat), {2, 5},
+             {0x1.b8c4d0p-6f, 0x1.6f3590p-2f, 0x1.3f0ee0p-5f, 0x1.09cf8ep-1f, 0x1.cde958p-5f,
+              0x1.a9d28ap-3f, 0x1.71fc4cp-6f, 0x1.343d2ap-2f, 0x1.0bd206p-5f, 0x1.be3f88p-2f});
+  expect_f32(eval1("Softmax", {input(2, 25)}, Mode::kFloat), {2, 25},
+             {0x1.ea647cp-10f, 0x1.988d20p-6f, 0x1.62faa6p-9f, 0x1.27bca6p-5f,  0x1.00f532p-8f,
+              0x1.ac260ap-5f,  0x1.7401b8p-8f, 0x1.35ec3ap-4f, 0x1.0d4892p-7f,  0x1.c0af98p-4f,
+              0x1.85d9d8p-7f,  0x1.44ca00p-3f, 0x1.1a334cp-6f, 0x1.ea647cp-10f, 0x1.988d20p-6f,
+              0x1.62faa6p-9f,  0x1.27bca6p-5f, 0x1.00f532p-8f, 0x1.ac260ap-5f,  0x1.7401b8p-8f,
+              0x1.35ec3ap-4f,  0x1.0d4892p-7f, 0x1.c0af98p-4f, 0x1.85d9d8p-7f,  0x1.44ca00p-3f,
+              0x1.48a950p-6f,  0x1.1d90a2p-9f, 0x1.dbd080p-6f, 0x1.9d6c18p-9f,  0x1.586d32p-5f,
+              0x1.2b434cp-8f,  0x1.f2a364p-5f, 0x1.b140d6p-8f, 0x1.68f2aap-4f,  0x1.399e2ap-7f,
+              0x1.054744p-3f,  0x1.c6090ep-7f, 0x1.7a4304p-3f, 0x1.48a950p-6f,  0x1.1d90a2p-9f,
+              0x1.dbd080p-6f,  0x1.9d6c18p-9f, 0x1.586d32p-5f, 0x1.2b434cp-8f,  0x1.f2a364p-5f,
+              0x1.b140d6p-8f,  0x1.68f2aap-4f, 0x1.399e2ap-7f, 0x1.054744p-3f,  0x1.c6090ep-7f});
+  // Along the middle axis of (2, 5, 3), opset 13.
+  std::vector<float> v;
+  for (int k = 0; k < 30; ++k) v.push_back(static_cast<float>(k * 5 % 11 - 5) * 0.61f);
+  expect_f32(eval1("Softmax", {f32({2, 5, 3}, v)}, Mode::kFloat, {{"axis", ai(1)}}), {2, 5, 3},
+             {0x1.884a96p-8f, 0x1.cc5d28p-6f,  0x1.a9d34cp-1f, 0x1.194c66p-4f, 0x1.4a1c64p-2f,
+              0x1.7d0afap-7f, 0x1.936b26p-1f,  0x1.2764fep-8f, 0x1.113b8ep-3f, 0x1.68fe22p-7f,
+              0x1.a7a258p-5f, 0x1.e8fee4p-10f, 0x1.02daf0p-3f, 0x1.2fc5f4p-1f, 0x1.5ea446p-6f,
+              0x1.50c7b4p-2f, 0x1.cc5d28p-6f,  0x1.50c7b8p-2f, 0x1.2d5cc2p-8f, 0x1.4a1c66p-2f,
+              0x1.2d5cc2p-8f, 0x1.b0315cp-5f,  0x1.2764fep-8f, 0x1.b0315cp-5f, 0x1.35e90ep-1f,
+              0x1.a7a258p-5f, 0x1.35e90ep-1f,  0x1.155178p-7f, 0x1.2fc5f4p-1f, 0x1.155182p-7f});
 }
 
 // ---------------------------------------------------------------------------
@@ -785,39 +910,52 @@ TEST(MathOps, DenseLayerChainBothModes) {
 }
 
 TEST(MathOps, QuantizedTypesFlowThrough) {
-  Graph g = Builder()
-                .input("x", {1, 4})
-                .init("lo", f32({}, {-2.0f}))
-                .init("one", f32({}, {1.0f}))
-                .node("relu", "Relu", {"x"}, {"r"})
-                .node("clip", "Clip", {"x", "lo"}, {"c"})
-                .node("id", "Identity", {"x"}, {"i"})
-                .node("abs", "Abs", {"x"}, {"a"})
-                .node("neg", "Neg", {"x"}, {"n"})
-                .node("round", "Round", {"x"}, {"rd"})
-                .node("cast8", "Cast", {"x"}, {"c8"}, {{"to", ai(3)}})
-                .node("add", "Add", {"x", "one"}, {"s"})
-                .output("r")
-                .output("c")
-                .output("i")
-                .output("a")
-                .output("n")
-                .output("rd")
-                .output("c8")
-                .output("s")
-                .done();
+  Builder b;
+  b.input("x", {1, 4}).input("bp", {1, 4});
+  b.init("lo", f32({}, {-2.0f})).init("half", f32({}, {0.5f})).init("far", f32({}, {-20.0f}));
+  b.init("one", f32({}, {1.0f}));
+  struct Out {
+    std::string op, in, name;
+    Attrs attrs;
+    std::vector<std::string> extra;
+    std::string want;
+  };
+  const std::vector<Out> outs = {
+      {"Relu", "x", "relu", {}, {}, "UINT3"},
+      {"Relu", "bp", "relu_bp", {}, {}, "BINARY"},
+      {"Clip", "x", "clip", {}, {"lo"}, "INT4"},
+      {"Clip", "x", "clip_open", {}, {}, "INT4"},
+      {"Clip", "x", "clip_half", {}, {"half"}, "FLOAT32"},  // 0.5 is not an INT4 value
+      {"Clip", "x", "clip_far", {}, {"far"}, "FLOAT32"},    // -20 is outside INT4
+      {"Identity", "x", "id", {}, {}, "INT4"},
+      {"Abs", "x", "abs", {}, {}, "UINT4"},
+      {"Neg", "x", "neg", {}, {}, "INT5"},
+      {"Neg", "bp", "neg_bp", {}, {}, "BIPOLAR"},
+      {"Round", "x", "round", {}, {}, "INT4"},
+      {"Cast", "x", "cast8", {{"to", ai(3)}}, {}, "INT4"},  // fits INT8: keeps the tighter type
+      {"Cast", "x", "castu8", {{"to", ai(2)}}, {}, "UINT8"},
+      {"Cast", "x", "castf", {{"to", ai(1)}}, {}, "INT4"},
+      {"Add", "x", "add", {}, {"one"}, "FLOAT32"},
+  };
+  for (const Out& o : outs) {
+    std::vector<std::string> ins{o.in};
+    ins.insert(ins.end(), o.extra.begin(), o.extra.end());
+    b.node(o.name + "_node", o.op, ins, {o.name}, o.attrs).output(o.name);
+  }
+  Graph g = b.done();
   g.annotations["x"] = DataType::integer(4, true);
+  g.annotations["bp"] = DataType::bipolar();
   infer_shapes_and_types(g);
-  auto type_of = [&](const std::string& v) { return g.value_info.at(v).dtype.name(); };
-  EXPECT_EQ(type_of("r"), "INT4");
-  EXPECT_EQ(type_of("c"), "INT4");
-  EXPECT_EQ(type_of("i"), "INT4");
-  EXPECT_EQ(type_of("a"), "UINT4");
-  EXPECT_EQ(type_of("n"), "INT5");
-  EXPECT_EQ(type_of("rd"), "INT4");
-  EXPECT_EQ(type_of("c8"), "INT8");
-  EXPECT_EQ(type_of("s"), "FLOAT32");
-  EXPECT_EQ(g.value_info.at("c8").elem, ElemType::kInt64);
+  for (const Out& o : outs) EXPECT_EQ(g.value_info.at(o.name).dtype.name(), o.want) << o.name;
+  EXPECT_EQ(g.value_info.at("cast8").elem, ElemType::kInt64);
+  // Opset 6 Clip takes its bounds from attributes.
+  Builder b6(6);
+  b6.input("x", {2}).output("y").node("c", "Clip", {"x"}, {"y"},
+                                      {{"min", af(0.0f)}, {"max", af(7.0f)}});
+  Graph g6 = b6.done();
+  g6.annotations["x"] = DataType::integer(4, true);
+  infer_shapes_and_types(g6);
+  EXPECT_EQ(g6.value_info.at("y").dtype.name(), "INT4");
 }
 
 }  // namespace

@@ -110,6 +110,35 @@ def _conv(x, w, b, a):
     return out
 
 
+def _conv_transpose(x, w, b, a):
+    """Scatter form: every input element adds x * w to the outputs it reaches."""
+    nsp = w.ndim - 2
+    if a.get("group", 1) != 1 or "output_shape" in a or _s(a.get("auto_pad", "NOTSET")) not in ("NOTSET", ""):
+        raise NotImplementedError("ConvTranspose options")
+    strides = a.get("strides", [1] * nsp)
+    dil = a.get("dilations", [1] * nsp)
+    pads = a.get("pads", [0] * 2 * nsp)
+    opad = a.get("output_padding", [0] * nsp)
+    N, C = x.shape[:2]
+    O = w.shape[1]
+    ks = w.shape[2:]
+    full = [(x.shape[2 + k] - 1) * strides[k] + dil[k] * (ks[k] - 1) + 1 + opad[k] for k in range(nsp)]
+    acc = np.full((N, O, *full), Fraction(0), dtype=object)
+    for n in range(N):
+        for c in range(C):
+            for pos in np.ndindex(*x.shape[2:]):
+                v = x[(n, c) + pos]
+                for kk in np.ndindex(*ks):
+                    tgt = tuple(pos[k] * strides[k] + kk[k] * dil[k] for k in range(nsp))
+                    for o in range(O):
+                        acc[(n, o) + tgt] += v * w[(c, o) + kk]
+    sl = tuple(slice(pads[k], full[k] - pads[k + nsp]) for k in range(nsp))
+    y = acc[(slice(None), slice(None)) + sl]
+    if b is not None:
+        y = y + b.reshape((1, -1) + (1,) * nsp)
+    return y
+
+
 def _pool(x, a, kind):
     k = a["kernel_shape"]
     nsp = len(k)
@@ -193,6 +222,8 @@ def run_exact(model: onnx.ModelProto, feeds: dict) -> dict:
             y = _trunc(ins, a)
         elif op == "Conv":
             y = _conv(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a)
+        elif op == "ConvTranspose":
+            y = _conv_transpose(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a)
         elif op == "Gemm":
             A, B = ins[0], ins[1]
             if a.get("transA", 0):

@@ -50,6 +50,7 @@ class ZooModel:
     input_shape: tuple
     tags: tuple = field(default_factory=tuple)
     input_scale: float = 2.0  # inputs are normal(0, input_scale)
+    post: Callable = None  # edits the exported onnx.ModelProto (modes Brevitas cannot export)
 
     def inputs(self, n, seed):
         rng = np.random.default_rng(seed)
@@ -289,6 +290,19 @@ def softmax():
                 nn.Softmax(dim=-1))
 
 
+def set_rounding_mode(mode):
+    """Rewrites every FLOOR activation quantizer to `mode`: Brevitas exports only ROUND,
+    FLOOR and CEIL, QONNX also has HALF_UP, HALF_DOWN, UP and DOWN."""
+
+    def post(model):
+        for node in model.graph.node:
+            for a in node.attribute:
+                if a.name == "rounding_mode" and a.s.upper() == b"FLOOR":
+                    a.s = mode.encode()
+
+    return post
+
+
 IMG = (1, 3, 8, 8)
 ZOO = [
     ZooModel("conv_per_tensor_float", conv_per_tensor_float, IMG, ("conv",)),
@@ -298,6 +312,8 @@ ZOO = [
     ZooModel("narrow_signed_unsigned", narrow_signed_unsigned, IMG, ("conv", "narrow")),
     ZooModel("rounding_floor", rounding("FLOOR"), IMG, ("conv", "rounding")),
     ZooModel("rounding_ceil", rounding("CEIL"), IMG, ("conv", "rounding")),
+    *[ZooModel(f"rounding_{m.lower()}", rounding("FLOOR"), IMG, ("conv", "rounding"), post=set_rounding_mode(m))
+      for m in ("HALF_UP", "HALF_DOWN", "UP", "DOWN")],
     ZooModel("shifted_zero_point", shifted_zero_point, IMG, ("conv", "zero_point")),
     ZooModel("binary", binary, IMG, ("conv", "bipolar")),
     ZooModel("trunc_avgpool", trunc_avgpool, IMG, ("conv", "trunc")),
@@ -340,6 +356,12 @@ def export(spec: ZooModel, path: str) -> str:
             export_qonnx(model, x, export_path=path, dynamo=False, keep_initializers_as_inputs=False)
         except Exception:
             export_qonnx(model, x, export_path=path, dynamo=True)
+    if spec.post is not None:
+        import onnx
+
+        proto = onnx.load(path)
+        spec.post(proto)
+        onnx.save(proto, path)
     return path
 
 
