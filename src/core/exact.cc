@@ -29,7 +29,9 @@ int ctz(u128 v) {  // v != 0
   return 64 + __builtin_ctzll(static_cast<uint64_t>(v >> 64));
 }
 
-u128 uabs(i128 v) { return v < 0 ? static_cast<u128>(0) - static_cast<u128>(v) : static_cast<u128>(v); }
+u128 uabs(i128 v) {
+  return v < 0 ? static_cast<u128>(0) - static_cast<u128>(v) : static_cast<u128>(v);
+}
 
 u128 gcd(u128 a, u128 b) {
   if (a == 0) return b;
@@ -69,7 +71,8 @@ i128 floordiv(i128 a, i128 b) {  // b > 0
 }
 
 int32_t checked_exp(int64_t e) {
-  if (e > std::numeric_limits<int32_t>::max() || e < std::numeric_limits<int32_t>::min()) overflow();
+  if (e > std::numeric_limits<int32_t>::max() || e < std::numeric_limits<int32_t>::min())
+    overflow();
   return static_cast<int32_t>(e);
 }
 
@@ -100,7 +103,9 @@ Exact Exact::make(i128 num, i128 den, int64_t exp) {
   return r;
 }
 
-Exact Exact::from_int(i128 v) { return make(v, 1, 0); }
+Exact Exact::from_int(i128 v) {
+  return make(v, 1, 0);
+}
 
 Exact Exact::from_double(double v) {
   if (std::isnan(v)) return nan();
@@ -114,10 +119,14 @@ Exact Exact::from_double(double v) {
 
 int Exact::sign() const {
   switch (kind_) {
-    case Kind::kNaN: return 0;
-    case Kind::kPosInf: return 1;
-    case Kind::kNegInf: return -1;
-    case Kind::kFinite: break;
+    case Kind::kNaN:
+      return 0;
+    case Kind::kPosInf:
+      return 1;
+    case Kind::kNegInf:
+      return -1;
+    case Kind::kFinite:
+      break;
   }
   return num_ > 0 ? 1 : (num_ < 0 ? -1 : 0);
 }
@@ -147,7 +156,9 @@ Exact operator+(const Exact& a, const Exact& b) {
   return Exact::make(add(mul(an, b.den_ / g), mul(bn, a.den_ / g)), den, e);
 }
 
-Exact operator-(const Exact& a, const Exact& b) { return a + (-b); }
+Exact operator-(const Exact& a, const Exact& b) {
+  return a + (-b);
+}
 
 Exact operator*(const Exact& a, const Exact& b) {
   if (!a.is_finite() || !b.is_finite()) {
@@ -170,7 +181,8 @@ Exact operator*(const Exact& a, const Exact& b) {
 
 Exact operator/(const Exact& a, const Exact& b) {
   if (a.is_nan() || b.is_nan()) return Exact::nan();
-  if (a.is_inf()) return b.is_inf() ? Exact::nan() : Exact::inf(a.sign() * (b.sign() < 0 ? -1 : 1) < 0);
+  if (a.is_inf())
+    return b.is_inf() ? Exact::nan() : Exact::inf(a.sign() * (b.sign() < 0 ? -1 : 1) < 0);
   if (b.is_inf()) return Exact();
   if (b.num_ == 0) return a.num_ == 0 ? Exact::nan() : Exact::inf(a.num_ < 0);
   if (a.num_ == 0) return Exact();
@@ -200,8 +212,10 @@ bool operator<(const Exact& a, const Exact& b) {
   if (sa == 0) return false;
   // Same sign: compare magnitudes by their binary exponent first, which avoids
   // building a difference when the values are far apart.
-  int64_t ma = bitlen(uabs(a.num_)) + static_cast<int64_t>(a.exp_) - bitlen(static_cast<u128>(a.den_));
-  int64_t mb = bitlen(uabs(b.num_)) + static_cast<int64_t>(b.exp_) - bitlen(static_cast<u128>(b.den_));
+  int64_t ma =
+      bitlen(uabs(a.num_)) + static_cast<int64_t>(a.exp_) - bitlen(static_cast<u128>(a.den_));
+  int64_t mb =
+      bitlen(uabs(b.num_)) + static_cast<int64_t>(b.exp_) - bitlen(static_cast<u128>(b.den_));
   if (ma > mb + 1) return sa < 0;
   if (mb > ma + 1) return sa > 0;
   return (a - b).sign() < 0;
@@ -225,16 +239,20 @@ i128 Exact::floor() const {
   return floordiv(num_, den_ << s);
 }
 
-i128 Exact::ceil() const { return -(-*this).floor(); }
+i128 Exact::ceil() const {
+  return -(-*this).floor();
+}
 
-Exact frac(const Exact& v) { return v - Exact::from_int(v.floor()); }
+Exact frac(const Exact& v) {
+  return v - Exact::from_int(v.floor());
+}
 
 double Exact::round_to_binary(int precision, int emin, int emax) const {
   const int kp = precision + 2;  // precision plus guard and round bits
   u128 a = uabs(num_);
   auto d = static_cast<u128>(den_);
-  u128 q = a / d;
-  u128 r = a % d;
+  u128 q = d == 1 ? a : a / d;  // 128-bit division is slow; dyadics skip it
+  u128 r = d == 1 ? 0 : a % d;
   int64_t qe = exp_;
   bool sticky = false;
   int len = bitlen(q);
@@ -257,7 +275,7 @@ double Exact::round_to_binary(int precision, int emin, int emax) const {
   double sgn = num_ < 0 ? -1.0 : 1.0;
   if (e_lead > emax) return sgn * std::numeric_limits<double>::infinity();
   int64_t ulp_exp = std::max<int64_t>(e_lead, emin) - precision + 1;
-  int64_t shift = ulp_exp - qe;  // >= 2
+  int64_t shift = ulp_exp - qe;      // >= 2
   if (shift > kp) return sgn * 0.0;  // below half of the smallest step
   u128 keep = q >> shift;
   u128 rem = q & ((static_cast<u128>(1) << shift) - 1);
@@ -266,26 +284,38 @@ double Exact::round_to_binary(int precision, int emin, int emax) const {
   if (static_cast<int64_t>(bitlen(keep)) + ulp_exp - 1 > emax) {
     return sgn * std::numeric_limits<double>::infinity();
   }
-  return sgn * std::ldexp(static_cast<double>(static_cast<uint64_t>(keep)), static_cast<int>(ulp_exp));
+  return sgn *
+         std::ldexp(static_cast<double>(static_cast<uint64_t>(keep)), static_cast<int>(ulp_exp));
 }
 
 double Exact::to_double() const {
   switch (kind_) {
-    case Kind::kNaN: return std::numeric_limits<double>::quiet_NaN();
-    case Kind::kPosInf: return std::numeric_limits<double>::infinity();
-    case Kind::kNegInf: return -std::numeric_limits<double>::infinity();
-    case Kind::kFinite: break;
+    case Kind::kNaN:
+      return std::numeric_limits<double>::quiet_NaN();
+    case Kind::kPosInf:
+      return std::numeric_limits<double>::infinity();
+    case Kind::kNegInf:
+      return -std::numeric_limits<double>::infinity();
+    case Kind::kFinite:
+      break;
   }
   if (num_ == 0) return 0.0;
+  if (den_ == 1 && uabs(num_) <= (static_cast<u128>(1) << 53) && exp_ > -1000 && exp_ < 900) {
+    return std::ldexp(static_cast<double>(static_cast<int64_t>(num_)), exp_);  // exact
+  }
   return round_to_binary(53, -1022, 1023);
 }
 
 float Exact::to_float() const {
   switch (kind_) {
-    case Kind::kNaN: return std::numeric_limits<float>::quiet_NaN();
-    case Kind::kPosInf: return std::numeric_limits<float>::infinity();
-    case Kind::kNegInf: return -std::numeric_limits<float>::infinity();
-    case Kind::kFinite: break;
+    case Kind::kNaN:
+      return std::numeric_limits<float>::quiet_NaN();
+    case Kind::kPosInf:
+      return std::numeric_limits<float>::infinity();
+    case Kind::kNegInf:
+      return -std::numeric_limits<float>::infinity();
+    case Kind::kFinite:
+      break;
   }
   if (num_ == 0) return 0.0f;
   return static_cast<float>(round_to_binary(24, -126, 127));

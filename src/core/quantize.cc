@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cfloat>
+#include <cmath>
 #include <limits>
 
 #include "core/error.h"
@@ -120,16 +121,97 @@ i128 round_exact(const Exact& x, RoundingMode mode) {
   return round_sum(x, Exact(), mode);
 }
 
+namespace {
+
+// v as a double when the conversion is exact (a dyadic with at most 53
+// significant bits and a tame exponent).
+bool exact_double(const Exact& v, double& out) {
+  if (!v.is_finite() || v.den() != 1) return false;
+  i128 n = v.num();
+  if (n > (static_cast<i128>(1) << 53) || n < -(static_cast<i128>(1) << 53)) return false;
+  if (v.exp() < -900 || v.exp() > 900) return false;
+  out = std::ldexp(static_cast<double>(static_cast<int64_t>(n)), v.exp());
+  return true;
+}
+
+// A filter in front of the exact decision: t = x/s + z in double carries an
+// error below 2^-51 of |x/s| + |z| (rounding x, one division, one addition;
+// s and z are exact doubles). When t lies farther than that bound from
+// every clamp bound and rounding boundary, the double decision is the exact
+// one; otherwise the caller decides exactly. Returns false when undecided.
+bool filtered_level(const Exact& x, const Exact& s, const Exact& z, int bits,
+                    const IntQuantAttrs& a, i128& level) {
+  double sd, zd;
+  if (!x.is_finite() || !exact_double(s, sd) || !exact_double(z, zd) || sd == 0) return false;
+  // x may carry more than 53 bits: its correctly rounded double adds one more
+  // relative error of 2^-53 to u, which the bound below covers.
+  double xd = x.to_double();
+  double u = xd / sd;
+  double t = u + zd;
+  double err = std::ldexp(std::fabs(u) + std::fabs(zd), -49) + 1e-300;
+  if (!std::isfinite(t) || !std::isfinite(err)) return false;
+  if (bits == 1 && a.is_signed) {
+    if (std::fabs(t) <= err) return false;
+    level = t > 0 ? 1 : -1;
+    return true;
+  }
+  IntRange r = int_range(bits, a.is_signed, a.narrow);
+  if (t > static_cast<double>(r.max) + err) {
+    level = r.max;
+    return true;
+  }
+  if (t < static_cast<double>(r.min) - err) {
+    level = r.min;
+    return true;
+  }
+  if (t > static_cast<double>(r.max) - 0.5 + err || t < static_cast<double>(r.min) + 0.5 - err) {
+    return false;  // near a clamp bound: leave it to the exact path
+  }
+  double fl = std::floor(t);
+  double fr = t - fl;  // exact: t and fl are within a factor of two of each other or fl is 0
+  bool half_mode = a.mode == RoundingMode::kHalfEven || a.mode == RoundingMode::kHalfUp ||
+                   a.mode == RoundingMode::kHalfDown;
+  double dist = half_mode ? std::fabs(fr - 0.5) : std::min(fr, 1.0 - fr);
+  if (dist <= err) return false;
+  auto f = static_cast<i128>(fl);
+  switch (a.mode) {
+    case RoundingMode::kFloor:
+      level = f;
+      break;
+    case RoundingMode::kCeil:
+      level = f + 1;
+      break;
+    case RoundingMode::kDown:
+      level = t > 0 ? f : f + 1;
+      break;
+    case RoundingMode::kUp:
+      level = t > 0 ? f + 1 : f;
+      break;
+    default:
+      level = fr < 0.5 ? f : f + 1;
+      break;
+  }
+  return true;
+}
+
+}  // namespace
+
 i128 int_quant_level_exact(const Exact& x, const Exact& scale, const Exact& zero_point, int bits,
                            const IntQuantAttrs& a) {
+  i128 level;
+  if (filtered_level(x, scale, zero_point, bits, a, level)) return level;
   return clamp_round(x / scale, zero_point, bits, a);
 }
 
 Exact int_quant_exact(const Exact& x, const Exact& scale, const Exact& zero_point, int bits,
                       const IntQuantAttrs& a) {
-  Exact u = x / scale;
-  if (u.is_nan()) return Exact::nan();
-  return (Exact::from_int(clamp_round(u, zero_point, bits, a)) - zero_point) * scale;
+  i128 level;
+  if (!filtered_level(x, scale, zero_point, bits, a, level)) {
+    Exact u = x / scale;
+    if (u.is_nan()) return Exact::nan();
+    level = clamp_round(u, zero_point, bits, a);
+  }
+  return (Exact::from_int(level) - zero_point) * scale;
 }
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ struct Node {
   std::string name;
   std::string op_type;
   std::string domain;
-  int version = 1;  // opset version of the node's domain in this model
+  int version = 1;                  // opset version of the node's domain in this model
   std::vector<std::string> inputs;  // "" marks an omitted optional input
   std::vector<std::string> outputs;
   std::map<std::string, Attribute> attrs;
@@ -57,15 +58,22 @@ struct Node {
 struct ValueInfo {
   std::string name;
   ElemType elem = ElemType::kFloat32;  // storage: float32 or int64
-  Shape shape;                          // -1 for a dimension that is free or unknown
+  Shape shape;                         // -1 for a dimension that is free or unknown
   bool has_shape = false;
   DataType dtype;  // quantized type from an annotation or inference
+};
+
+// Data kernels derive from constant inputs (per-operand exponents, packed
+// weights), built on first use and shared by later runs and threads.
+struct KernelCache {
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<const void>> items;
 };
 
 class Graph {
  public:
   std::string name;
-  std::string source;  // file path (or "<bytes>") used in every message
+  std::string source;                 // file path (or "<bytes>") used in every message
   std::map<std::string, int> opsets;  // domain -> version
   std::vector<Node> nodes;            // topological order once verified
   std::vector<ValueInfo> inputs;      // runtime inputs (initializers excluded)
@@ -76,6 +84,8 @@ class Graph {
   // Outputs of nodes whose inputs are all constant (weight Quant nodes, weight
   // transposes), computed once at load; indexed by execution mode (0 float, 1 exact).
   std::map<std::string, Tensor> folded[2];
+  // Keys name the node, input and mode; a copied Graph shares its cache.
+  std::shared_ptr<KernelCache> kernel_cache = std::make_shared<KernelCache>();
 
   const ValueInfo* find_value(const std::string& name) const;
   const Tensor* initializer(const std::string& name) const;

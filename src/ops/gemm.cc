@@ -131,6 +131,15 @@ struct ExactOperand {
   }
 };
 
+// Constant operands (weights) are prepared once per graph and reused.
+std::shared_ptr<const ExactOperand> exact_operand(const EvalContext& c, size_t i, const Tensor& t) {
+  if (c.is_constant(i)) {
+    return c.cached<ExactOperand>("exact_operand" + std::to_string(i),
+                                  [&] { return ExactOperand(t.exact()); });
+  }
+  return std::make_shared<const ExactOperand>(t.exact());
+}
+
 // Sum of n_i * 2^e_i in one i128 with the smallest exponent seen so far; every
 // step keeps |acc| < 2^125 or gives up (ok = false).
 struct DyadicSum {
@@ -240,10 +249,10 @@ void eval_matmul(EvalContext& c) {
   Tensor y(et, out);
   std::vector<double> acc;
   if (et == ElemType::kFloat32) acc.resize(static_cast<size_t>(y.size()));
-  std::optional<ExactOperand> ax, bx;
+  std::shared_ptr<const ExactOperand> ax, bx;
   if (et == ElemType::kExact) {
-    ax.emplace(a.exact());
-    bx.emplace(b.exact());
+    ax = exact_operand(c, 0, a);
+    bx = exact_operand(c, 1, b);
   }
 
   for_each_broadcast<2>(batch, {&a_batch, &b_batch},
@@ -326,7 +335,7 @@ void eval_gemm(EvalContext& c) {
     }
     for (size_t i = 0; i < acc.size(); ++i) y.f32()[i] = static_cast<float>(acc[i]);
   } else {
-    matmul_exact(ExactOperand(a.exact()), av, ExactOperand(b.exact()), bv, d, y.exact(), 0);
+    matmul_exact(*exact_operand(c, 0, a), av, *exact_operand(c, 1, b), bv, d, y.exact(), 0);
     if (alpha != 1.0f) {
       Exact ax = Exact::from_double(alpha);
       for (Exact& v : y.exact()) v *= ax;

@@ -29,7 +29,9 @@ class EvalContext {
   const Node& node() const { return node_; }
   Mode mode() const { return mode_; }
   // Storage for real values in this mode: float32 or Exact.
-  ElemType real_type() const { return mode_ == Mode::kExact ? ElemType::kExact : ElemType::kFloat32; }
+  ElemType real_type() const {
+    return mode_ == Mode::kExact ? ElemType::kExact : ElemType::kFloat32;
+  }
   // The batch size the file declares and the one this run uses; Reshape uses them
   // to keep the batch free when a file hard-codes it.
   int64_t declared_batch() const { return declared_batch_; }
@@ -45,6 +47,21 @@ class EvalContext {
   // Input i as integers (shape-like inputs); float inputs must hold integers.
   std::vector<int64_t> int_input(size_t i) const;
 
+  // Whether input i is a constant (an initializer or folded at load), so data
+  // derived from it can be cached across runs with cached().
+  bool is_constant(size_t i) const { return i < constant_.size() && constant_[i]; }
+  void set_constant(std::vector<bool> flags) { constant_ = std::move(flags); }
+  // The object `make()` builds for `key` on this node in this mode, built once.
+  template <class T, class Make>
+  std::shared_ptr<const T> cached(const std::string& key, Make&& make) const {
+    KernelCache& kc = *graph_.kernel_cache;
+    std::string full = node_.name + "/" + key + "/" + mode_name(mode_);
+    std::lock_guard<std::mutex> lock(kc.mutex);
+    auto it = kc.items.find(full);
+    if (it == kc.items.end()) it = kc.items.emplace(full, std::make_shared<const T>(make())).first;
+    return std::static_pointer_cast<const T>(it->second);
+  }
+
   void set_output(size_t i, Tensor t);
   std::vector<Tensor>& outputs() { return outputs_; }
 
@@ -59,6 +76,7 @@ class EvalContext {
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor> outputs_;
   mutable std::vector<std::unique_ptr<Tensor>> converted_;
+  std::vector<bool> constant_;
   int64_t declared_batch_;
   int64_t run_batch_;
 };

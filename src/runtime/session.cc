@@ -1,6 +1,9 @@
 #include "runtime/session.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "core/error.h"
@@ -10,8 +13,8 @@ namespace {
 
 // Exact copies of float initializers, made once per graph and mode; int64
 // initializers (shapes, indices) stay integers.
-const Tensor& initializer_in_mode(const Graph& g, const std::string& name, const Tensor& t, Mode mode,
-                                  std::map<std::string, Tensor>& cache) {
+const Tensor& initializer_in_mode(const Graph& g, const std::string& name, const Tensor& t,
+                                  Mode mode, std::map<std::string, Tensor>& cache) {
   if (mode == Mode::kFloat || t.type() != ElemType::kFloat32) return t;
   auto it = cache.find(name);
   if (it == cache.end()) it = cache.emplace(name, t.to(ElemType::kExact)).first;
@@ -25,16 +28,18 @@ void check_feeds(const Graph& g, const TensorMap& feeds, const RunOptions& opt) 
     if (!known.count(name)) {
       std::string names;
       for (const auto& in : g.inputs) names += (names.empty() ? "'" : ", '") + in.name + "'";
-      fail(ErrorKind::kInput, g.source + ": unknown input '" + name + "' (the model's inputs: " + names + ")");
+      fail(ErrorKind::kInput,
+           g.source + ": unknown input '" + name + "' (the model's inputs: " + names + ")");
     }
   }
   for (const auto& in : g.inputs) {
     auto it = feeds.find(in.name);
-    if (it == feeds.end()) fail(ErrorKind::kInput, g.source + ": input '" + in.name + "' is missing");
+    if (it == feeds.end())
+      fail(ErrorKind::kInput, g.source + ": input '" + in.name + "' is missing");
     const Tensor& t = it->second;
     if (t.type() != in.elem) {
-      fail(ErrorKind::kInput, g.source + ": input '" + in.name + "' must be " + elem_type_name(in.elem) +
-                                  ", got " + elem_type_name(t.type()));
+      fail(ErrorKind::kInput, g.source + ": input '" + in.name + "' must be " +
+                                  elem_type_name(in.elem) + ", got " + elem_type_name(t.type()));
     }
     if (in.has_shape) {
       bool ok = t.rank() == static_cast<int>(in.shape.size());
@@ -42,16 +47,17 @@ void check_feeds(const Graph& g, const TensorMap& feeds, const RunOptions& opt) 
         ok = in.shape[d] < 0 || in.shape[d] == t.shape()[d];
       }
       if (!ok) {
-        fail(ErrorKind::kInput, g.source + ": input '" + in.name + "' has shape " + shape_str(t.shape()) +
-                                    " but the model expects " + shape_str(in.shape) +
+        fail(ErrorKind::kInput, g.source + ": input '" + in.name + "' has shape " +
+                                    shape_str(t.shape()) + " but the model expects " +
+                                    shape_str(in.shape) +
                                     " (the first dimension, the batch, is free)");
       }
     }
     if (!opt.allow_nan && t.type() == ElemType::kFloat32) {
       for (size_t k = 0; k < t.f32().size(); ++k) {
         if (std::isnan(t.f32()[k])) {
-          fail(ErrorKind::kInput, g.source + ": input '" + in.name + "' holds NaN at flat index " +
-                                      std::to_string(k));
+          fail(ErrorKind::kInput,
+               g.source + ": input '" + in.name + "' holds NaN at flat index " + std::to_string(k));
         }
       }
     }
@@ -87,6 +93,8 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
   for (const auto& o : g.outputs) keep.insert(o.name);
 
   std::map<std::string, Tensor> const_cache;
+  // BITSMITH_PROFILE=1 prints each node's evaluation time to stderr.
+  static const bool profile = std::getenv("BITSMITH_PROFILE") != nullptr;
   const auto& folded = g.folded[mode == Mode::kExact ? 1 : 0];
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& node = g.nodes[i];
@@ -94,7 +102,9 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
     const OpDef* def = find_op(op_family(node.domain), node.op_type);
     if (!def) g.fail_at(node, ErrorKind::kUnsupported, "unsupported op");
     std::vector<const Tensor*> ins;
+    std::vector<bool> constant;
     for (const auto& name : node.inputs) {
+      constant.push_back(false);
       if (name.empty()) {
         ins.push_back(nullptr);
         continue;
@@ -105,8 +115,10 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
         ins.push_back(&it->second);
       } else if (ft != folded.end()) {
         ins.push_back(&ft->second);
+        constant.back() = !types;  // the dry run must not fill caches
       } else if (const Tensor* t = g.initializer(name)) {
         ins.push_back(&initializer_in_mode(g, name, *t, mode, const_cache));
+        constant.back() = !types && (mode == Mode::kFloat || t->type() != ElemType::kFloat32);
       } else {
         g.fail_at(node, ErrorKind::kInvalidModel, "input '" + name + "' has no value");
       }
@@ -114,10 +126,12 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
     int n_in = static_cast<int>(node.inputs.size());
     if (n_in < def->min_inputs || n_in > def->max_inputs) {
       g.fail_at(node, ErrorKind::kInvalidModel,
-                "takes " + std::to_string(def->min_inputs) + " to " + std::to_string(def->max_inputs) +
-                    " inputs, got " + std::to_string(n_in));
+                "takes " + std::to_string(def->min_inputs) + " to " +
+                    std::to_string(def->max_inputs) + " inputs, got " + std::to_string(n_in));
     }
     EvalContext ctx(g, node, mode, std::move(ins), g.declared_batch(), run_batch);
+    ctx.set_constant(std::move(constant));
+    auto t0 = std::chrono::steady_clock::now();
     try {
       def->eval(ctx);
     } catch (const ExactOverflow& e) {
@@ -128,7 +142,13 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
       if (msg.find("node '") == std::string::npos) g.fail_at(node, e.kind(), msg);
       throw;
     }
-    if (types) (*types)[node.outputs.empty() ? "" : node.outputs[0]] = output_dtype(*def, ctx, g, *types);
+    if (profile) {
+      auto us =
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "[profile] %-40s %10.1f us\n", node.label().c_str(), us);
+    }
+    if (types)
+      (*types)[node.outputs.empty() ? "" : node.outputs[0]] = output_dtype(*def, ctx, g, *types);
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       if (node.outputs[k].empty()) continue;
       values[node.outputs[k]] = std::move(ctx.outputs()[k]);
@@ -191,7 +211,8 @@ TensorMap execute(const Graph& g, const TensorMap& feeds, const RunOptions& opt)
   check_feeds(g, feeds, opt);
   TensorMap values;
   for (const auto& [name, t] : feeds) {
-    values[name] = opt.mode == Mode::kExact && t.type() == ElemType::kFloat32 ? t.to(ElemType::kExact) : t;
+    values[name] =
+        opt.mode == Mode::kExact && t.type() == ElemType::kFloat32 ? t.to(ElemType::kExact) : t;
   }
   TensorMap all = run_graph(g, std::move(values), opt.mode, opt.keep_intermediates, nullptr);
   TensorMap out;
@@ -220,7 +241,8 @@ void infer_shapes_and_types(Graph& g) {
   TensorMap feeds;
   for (const auto& in : g.inputs) {
     Shape s = in.shape;
-    if (!in.has_shape) fail(ErrorKind::kInvalidModel, g.source + ": input '" + in.name + "' has no shape");
+    if (!in.has_shape)
+      fail(ErrorKind::kInvalidModel, g.source + ": input '" + in.name + "' has no shape");
     for (auto& d : s) d = d < 0 ? 1 : d;
     try {
       feeds[in.name] = Tensor(in.elem, s);

@@ -6,9 +6,12 @@ the real models in ../shared/models. Every model is cleaned with
 qonnx.util.cleanup.cleanup_model and saved; both engines run that same file, so value
 names match. bitsmith also loads the raw export and must give the same outputs.
 
-Float mode: outputs must be identical (==, NaN equal to NaN) except where float_proof
-proves a float32 rounding-boundary case (see float_proof.py for the bound used). Exact
-mode: outputs must equal the Fraction oracle rounded to float32 to nearest-even, with ==.
+Float mode: every value must be identical (==, NaN equal to NaN) except where float_proof
+proves a float32 rounding-boundary case (see float_proof.py for the bound used); the
+boundary cases are counted and printed (pytest -s). Exact mode: every output and every
+intermediate value must equal the Fraction oracle (exact_oracle.py) rounded once to
+float32, nearest-even, with ==. Hand-made graphs put inputs exactly on the ties of every
+rounding mode.
 """
 
 import os
@@ -266,3 +269,88 @@ def test_brevitas_round_to_zero_is_rejected_naming_the_mode(tmp_path):
         m = bitsmith.load(path)
         for mode in ("exact", "float"):
             m.run({m.inputs[0].name: spec.inputs(1, 0)[0]}, mode=mode)
+
+
+def _all_modes_model(bits, signed, narrow, scale, zero_point):
+    """One Quant per rounding mode on the same input, each its own output."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from fraction_ref import MODES
+
+    nodes, outs = [], []
+    for mode in MODES:
+        nodes.append(helper.make_node("Quant", ["x", "s", "z", "b"], [f"y_{mode}"], name=f"q_{mode}",
+                                      domain="qonnx.custom_op.general", signed=int(signed), narrow=int(narrow),
+                                      rounding_mode=mode))
+        outs.append(helper.make_tensor_value_info(f"y_{mode}", TensorProto.FLOAT, [64]))
+    inits = [numpy_helper.from_array(np.array(v, np.float32), n)
+             for n, v in (("s", scale), ("z", zero_point), ("b", bits))]
+    g = helper.make_graph(nodes, "modes", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64])], outs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 2)])
+    return m
+
+
+@pytest.mark.parametrize("bits,signed,narrow", [(2, True, False), (3, False, True), (4, True, True), (5, False, False),
+                                                (8, True, False), (16, False, False), (20, True, False)])
+@pytest.mark.parametrize("zero_point", [0.0, 3.0, 0.5])
+def test_every_rounding_mode_on_exact_ties(bits, signed, narrow, zero_point, tmp_path):
+    """Inputs on exact ties (and integers) of x/s + z with a power-of-two scale: float32 is
+    exact here, so exact mode, float mode, qonnx and the Fraction oracle all agree bit for
+    bit, for every mode, including the clamp at both ends of the range."""
+    from exact_oracle import run_exact
+
+    scale = 0.25
+    lo, hi = int(core_range(bits, signed, narrow)[0]), int(core_range(bits, signed, narrow)[1])
+    ks = np.linspace(lo - 3, hi + 3, 32).round()
+    t = np.concatenate([ks + 0.5, ks])  # ties and integers of x/s + z
+    x = ((t - zero_point) * scale).astype(np.float32)
+    assert np.all((x.astype(np.float64) / scale + zero_point) == t)  # exactly on them
+    proto = _all_modes_model(bits, signed, narrow, scale, zero_point)
+    path = str(tmp_path / "modes.onnx")
+    onnx_save(proto, path)
+    m = bitsmith.load(path)
+    ex = m.run({"x": x}, mode="exact")
+    fl = m.run({"x": x}, mode="float")
+    ref = execute_onnx(ModelWrapper(proto), {"x": x})
+    env = run_exact(proto, {"x": x})
+    for name in ref:
+        want = to_float32_array(env[name], env[name].shape)
+        assert same(ex[name], want), (name, x[~((ex[name] == want))], ex[name][ex[name] != want])
+        assert same(fl[name], ref[name]), (name, x[fl[name] != ref[name]])
+        if "HALF_UP" not in name and "HALF_DOWN" not in name:
+            assert same(fl[name], want), name  # float meaning equals exact meaning here
+
+
+def core_range(bits, signed, narrow):
+    from fraction_ref import int_range
+
+    return int_range(bits, signed, narrow)
+
+
+def onnx_save(proto, path):
+    import onnx
+
+    onnx.save(proto, path)
+
+
+EXTREMES = np.array([3e38, -3e38, 1e30, -1e-30, 1e-45, -1e-45, 0.0, -0.0, 7.0], np.float32)
+
+
+@pytest.mark.parametrize("name", ["conv_per_tensor_float", "shifted_zero_point", "fp8_e4m3", "fp4_e2m1",
+                                  "trunc_avgpool", "residual_add", "rounding_half_up", "linear_16bit"])
+def test_zoo_extreme_inputs(name, zoo_dir, clean_dir):
+    """Huge (x/s overflows float32), subnormal and signed-zero inputs: float mode still
+    matches qonnx (overflow to inf, clamping, FloatQuant's inf -> NaN), exact mode still
+    matches the oracle."""
+    spec = zoo.BY_NAME[name]
+    clean_path, mw = cleaned(zoo.exported(name, zoo_dir), clean_dir)
+    m = bitsmith.load(clean_path)
+    iname = mw.graph.input[0].name
+    rng = np.random.default_rng(5)
+    for k in range(2):
+        feed = {iname: rng.choice(EXTREMES, spec.input_shape).astype(np.float32)}
+        with np.errstate(all="ignore"):
+            ref = execute_onnx(mw, feed, return_full_exec_context=True)
+        got = m.run(feed, mode="float", intermediates=True)
+        FloatProof(mw.model, ref, got, f"{name} extremes {k}").run()
+        exact_outputs_match(mw.model, m, feed, f"{name} extremes {k}")
