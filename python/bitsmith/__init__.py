@@ -15,21 +15,10 @@ from ._errors import (
     ParseError,
     UnsupportedError,
 )
-from . import _core
+from . import _core, _errors
 from ._model import Model, TensorInfo, load
 
 __version__ = _core.__version__
 
-__all__ = [
-    "load",
-    "Model",
-    "TensorInfo",
-    "Error",
-    "ParseError",
-    "UnsupportedError",
-    "ModelError",
-    "InputError",
-    "ExecutionError",
-    "IoError",
-    "__version__",
-]
+# The error classes are listed once, in _errors.__all__.
+__all__ = ["load", "Model", "TensorInfo", *_errors.__all__, "__version__"]

@@ -87,7 +87,7 @@ Exact Exact::make(i128 num, i128 den, int64_t exp) {
   Exact r;
   if (num == 0) return r;
   int tz = ctz(uabs(num));
-  num /= static_cast<i128>(1) << tz;  // exact: num is divisible
+  num >>= tz;  // exact (num is divisible by 2^tz); C++20 shifts negatives arithmetically
   exp += tz;
   int dz = ctz(static_cast<u128>(den));
   den >>= dz;

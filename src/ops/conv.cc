@@ -54,6 +54,24 @@ int64_t WindowGeometry::kernel_size() const {
   return product(kernel);
 }
 
+void check_conv_ranks(const EvalContext& c, const Tensor& x, const Tensor& w) {
+  if (x.rank() < 3)
+    c.fail("input must have rank >= 3 (N, C, spatial...), got " + shape_str(x.shape()));
+  if (w.rank() != x.rank()) {
+    c.fail("weight shape " + shape_str(w.shape()) + " does not match the rank of input " +
+           shape_str(x.shape()));
+  }
+}
+
+std::vector<int64_t> weight_kernel(const EvalContext& c, const Tensor& w) {
+  std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
+  std::vector<int64_t> ks = c.node().attr_ints("kernel_shape", {});
+  if (!ks.empty() && ks != kernel) {
+    c.fail("kernel_shape " + shape_str(ks) + " does not match weight " + shape_str(w.shape()));
+  }
+  return kernel;
+}
+
 WindowGeometry window_attrs(const EvalContext& c, const std::vector<int64_t>& in,
                             const std::vector<int64_t>& kernel) {
   const Node& n = c.node();
@@ -466,12 +484,7 @@ Tensor gather_conv(const EvalContext& c, const Tensor& x, const Tensor& w, const
 }
 
 Tensor conv_nchw(const EvalContext& c, const Tensor& x, const Tensor& w, const Tensor* b) {
-  if (x.rank() < 3)
-    c.fail("input must have rank >= 3 (N, C, spatial...), got " + shape_str(x.shape()));
-  if (w.rank() != x.rank()) {
-    c.fail("weight shape " + shape_str(w.shape()) + " does not match the rank of input " +
-           shape_str(x.shape()));
-  }
+  check_conv_ranks(c, x, w);
   const int64_t group = c.node().attr_int("group", 1);
   const int64_t C = x.dim(1), M = w.dim(0);
   if (group < 1 || C % group != 0 || M % group != 0 || w.dim(1) * group != C) {
@@ -480,11 +493,7 @@ Tensor conv_nchw(const EvalContext& c, const Tensor& x, const Tensor& w, const T
            " do not agree (need C == W[1]*group and W[0] divisible by group)");
   }
   std::vector<int64_t> in(x.shape().begin() + 2, x.shape().end());
-  std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
-  std::vector<int64_t> ks = c.node().attr_ints("kernel_shape", {});
-  if (!ks.empty() && ks != kernel) {
-    c.fail("kernel_shape " + shape_str(ks) + " does not match weight " + shape_str(w.shape()));
-  }
+  std::vector<int64_t> kernel = weight_kernel(c, w);
   WindowGeometry g = window_attrs(c, in, kernel);
   resolve_conv_geometry(c, g, auto_pad_of(c));
   ChannelLayout L;

@@ -35,6 +35,14 @@ struct WindowGeometry {
   int64_t kernel_size() const;  // product of kernel
 };
 
+// Checks that x is (N, C, spatial...) and the weight w has the same rank (Conv
+// and ConvTranspose).
+void check_conv_ranks(const EvalContext& c, const Tensor& x, const Tensor& w);
+
+// The kernel's spatial dims, w's dims after the first two; a kernel_shape
+// attribute, when given, must equal them.
+std::vector<int64_t> weight_kernel(const EvalContext& c, const Tensor& w);
+
 // Reads strides, dilations and pads (defaults 1, 1, 0) for `kernel` over the
 // spatial dims `in`, checking their lengths and values and the spatial rank.
 WindowGeometry window_attrs(const EvalContext& c, const std::vector<int64_t>& in,

@@ -86,12 +86,7 @@ std::vector<AxisTaps> transpose_taps(const WindowGeometry& g) {
 void eval_conv_transpose(EvalContext& c) {
   const Tensor& x = c.input(0);
   const Tensor& w = c.input(1);
-  if (x.rank() < 3)
-    c.fail("input must have rank >= 3 (N, C, spatial...), got " + shape_str(x.shape()));
-  if (w.rank() != x.rank()) {
-    c.fail("weight shape " + shape_str(w.shape()) + " does not match the rank of input " +
-           shape_str(x.shape()));
-  }
+  check_conv_ranks(c, x, w);
   const int64_t group = c.node().attr_int("group", 1);
   const int64_t C = x.dim(1);
   if (group < 1 || C % group != 0 || w.dim(0) != C) {
@@ -100,11 +95,7 @@ void eval_conv_transpose(EvalContext& c) {
            " do not agree (need W[0] == C, divisible by group)");
   }
   std::vector<int64_t> in(x.shape().begin() + 2, x.shape().end());
-  std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
-  std::vector<int64_t> ks = c.node().attr_ints("kernel_shape", {});
-  if (!ks.empty() && ks != kernel) {
-    c.fail("kernel_shape " + shape_str(ks) + " does not match weight " + shape_str(w.shape()));
-  }
+  std::vector<int64_t> kernel = weight_kernel(c, w);
   WindowGeometry g = transpose_geometry(c, in, kernel);
   ChannelLayout L;
   L.batch = x.dim(0);

@@ -11,8 +11,11 @@
 // Float mode follows the reference's numpy code stage by stage, each stage in the
 // dtype numpy promotes to (int64 parameters make it float64), with the result cast
 // to float32 at the end. Exact mode takes every rounding decision on the true value.
+#include <array>
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/quantize.h"
 #include "ops/broadcast.h"
@@ -62,35 +65,54 @@ bool is_f32(const EvalContext& c, size_t i) {
   return c.input(i).type() != ElemType::kInt64;
 }
 
+using Index5 = std::array<int64_t, 5>;
+
+// Trunc's five broadcast operands (v1 and v2 pick different inputs): their shapes
+// and the output shape, which is checked on construction.
+class Broadcast5 {
+ public:
+  explicit Broadcast5(std::array<Shape, 5> shapes)
+      : sh_(std::move(shapes)), out_(broadcast_shape({sh_[0], sh_[1], sh_[2], sh_[3], sh_[4]})) {}
+
+  // A tensor of the output shape with y[o] = fn(p), where p[k] is the flat index
+  // into operand k for output element o.
+  template <class T, class Fn>
+  Tensor map(Fn&& fn) const {
+    std::array<const Shape*, 5> shapes{&sh_[0], &sh_[1], &sh_[2], &sh_[3], &sh_[4]};
+    Tensor y(elem_type_of<T>(), out_);
+    std::vector<T>& v = y.data<T>();
+    for_each_broadcast<5>(out_, shapes, [&](int64_t o, const Index5& p) { v[o] = fn(p); });
+    return y;
+  }
+
+ private:
+  std::array<Shape, 5> sh_;
+  Shape out_;
+};
+
 void eval_v1(EvalContext& c, RoundingMode mode) {
   std::vector<int> in_bits = bit_widths(c, 3, "in_bitwidth");
   std::vector<int> out_bits = bit_widths(c, 4, "out_bitwidth");
-  Shape sh[5];
-  for (size_t i = 0; i < 5; ++i) sh[i] = c.input(i).shape();
-  Shape out_shape = broadcast_shape({sh[0], sh[1], sh[2], sh[3], sh[4]});
-  std::array<const Shape*, 5> shapes{&sh[0], &sh[1], &sh[2], &sh[3], &sh[4]};
+  const Broadcast5 b({c.input(0).shape(), c.input(1).shape(), c.input(2).shape(),
+                      c.input(3).shape(), c.input(4).shape()});
   if (c.mode() == Mode::kExact) {
     const Tensor& x = c.real_input(0);
     const Tensor& s = c.real_input(1);
     const Tensor& z = c.real_input(2);
-    Tensor y(ElemType::kExact, out_shape);
-    for_each_broadcast<5>(out_shape, shapes, [&](int64_t o, const std::array<int64_t, 5>& p) {
-      y.exact()[o] = trunc_v1_exact(x.exact()[p[0]], s.exact()[p[1]], z.exact()[p[2]],
-                                    in_bits[p[3]], out_bits[p[4]], mode);
-    });
-    return c.set_output(0, std::move(y));
+    return c.set_output(0, b.map<Exact>([&](const Index5& p) {
+      return trunc_v1_exact(x.exact()[p[0]], s.exact()[p[1]], z.exact()[p[2]], in_bits[p[3]],
+                            out_bits[p[4]], mode);
+    }));
   }
   const Tensor &x = c.input(0), &s = c.input(1), &z = c.input(2);
   TruncDtypes d;
   d.t_f32 = is_f32(c, 0) && is_f32(c, 1) && is_f32(c, 2);
   d.z_f32 = is_f32(c, 2);
   d.k_f32 = is_f32(c, 3) && is_f32(c, 4);
-  Tensor y(ElemType::kFloat32, out_shape);
-  for_each_broadcast<5>(out_shape, shapes, [&](int64_t o, const std::array<int64_t, 5>& p) {
-    y.f32()[o] = trunc_v1_float(x.as_double(p[0]), s.as_double(p[1]), z.as_double(p[2]),
-                                in_bits[p[3]], out_bits[p[4]], mode, d);
-  });
-  c.set_output(0, std::move(y));
+  c.set_output(0, b.map<float>([&](const Index5& p) {
+    return trunc_v1_float(x.as_double(p[0]), s.as_double(p[1]), z.as_double(p[2]), in_bits[p[3]],
+                          out_bits[p[4]], mode, d);
+  }));
 }
 
 void eval_v2(EvalContext& c, RoundingMode mode) {
@@ -101,21 +123,17 @@ void eval_v2(EvalContext& c, RoundingMode mode) {
   bit_widths(c, 3, "in_bitwidth");  // unused by the reference, but must be sane
   std::vector<int> out_bits = bit_widths(c, 5, "out_bitwidth");
   // The input bit width takes no part, so it does not take part in broadcasting.
-  Shape sh[5] = {c.input(0).shape(), c.input(1).shape(), c.input(2).shape(), c.input(4).shape(),
-                 c.input(5).shape()};
-  Shape out_shape = broadcast_shape({sh[0], sh[1], sh[2], sh[3], sh[4]});
-  std::array<const Shape*, 5> shapes{&sh[0], &sh[1], &sh[2], &sh[3], &sh[4]};
+  const Broadcast5 b({c.input(0).shape(), c.input(1).shape(), c.input(2).shape(),
+                      c.input(4).shape(), c.input(5).shape()});
   if (c.mode() == Mode::kExact) {
     const Tensor& x = c.real_input(0);
     const Tensor& s = c.real_input(1);
     const Tensor& z = c.real_input(2);
     const Tensor& os = c.real_input(4);
-    Tensor y(ElemType::kExact, out_shape);
-    for_each_broadcast<5>(out_shape, shapes, [&](int64_t o, const std::array<int64_t, 5>& p) {
-      y.exact()[o] = trunc_v2_exact(x.exact()[p[0]], s.exact()[p[1]], z.exact()[p[2]],
-                                    os.exact()[p[3]], out_bits[p[4]], a);
-    });
-    return c.set_output(0, std::move(y));
+    return c.set_output(0, b.map<Exact>([&](const Index5& p) {
+      return trunc_v2_exact(x.exact()[p[0]], s.exact()[p[1]], z.exact()[p[2]], os.exact()[p[3]],
+                            out_bits[p[4]], a);
+    }));
   }
   const Tensor &x = c.input(0), &s = c.input(1), &z = c.input(2), &os = c.input(4);
   TruncDtypes d;
@@ -123,12 +141,10 @@ void eval_v2(EvalContext& c, RoundingMode mode) {
   d.z_f32 = is_f32(c, 2);
   d.k_f32 = is_f32(c, 1) && is_f32(c, 4);
   d.out_bits_f32 = is_f32(c, 5);
-  Tensor y(ElemType::kFloat32, out_shape);
-  for_each_broadcast<5>(out_shape, shapes, [&](int64_t o, const std::array<int64_t, 5>& p) {
-    y.f32()[o] = trunc_v2_float(x.as_double(p[0]), s.as_double(p[1]), z.as_double(p[2]),
-                                os.as_double(p[3]), out_bits[p[4]], a, d);
-  });
-  c.set_output(0, std::move(y));
+  c.set_output(0, b.map<float>([&](const Index5& p) {
+    return trunc_v2_float(x.as_double(p[0]), s.as_double(p[1]), z.as_double(p[2]),
+                          os.as_double(p[3]), out_bits[p[4]], a, d);
+  }));
 }
 
 void eval_trunc(EvalContext& c) {

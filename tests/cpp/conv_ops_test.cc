@@ -16,38 +16,13 @@
 #include "core/error.h"
 #include "core/exact.h"
 #include "ir/graph.h"
+#include "op_test_util.h"
 #include "runtime/session.h"
 
 namespace bitsmith {
 namespace {
 
-using Attrs = std::map<std::string, Attribute>;
 using Vec = std::vector<double>;
-
-Attribute ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.type = Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute one(int64_t v) {
-  Attribute a;
-  a.type = Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
-Attribute str(const std::string& s) {
-  Attribute a;
-  a.type = Attribute::Type::kString;
-  a.s = s;
-  return a;
-}
-Attribute flt(float f) {
-  Attribute a;
-  a.type = Attribute::Type::kFloat;
-  a.f = f;
-  return a;
-}
 
 struct In {
   std::string name;
@@ -69,13 +44,7 @@ Graph make_graph(const std::vector<In>& ins, const std::vector<Op>& ops,
   Graph g;
   g.source = "conv_test.onnx";
   g.opsets[""] = 19;
-  for (const In& in : ins) {
-    ValueInfo v;
-    v.name = in.name;
-    v.shape = in.shape;
-    v.has_shape = true;
-    g.inputs.push_back(v);
-  }
+  for (const In& in : ins) g.inputs.push_back(graph_input(in.name, in.shape));
   int k = 0;
   for (const Op& op : ops) {
     Node n;
@@ -87,11 +56,7 @@ Graph make_graph(const std::vector<In>& ins, const std::vector<Op>& ops,
     n.attrs = op.attrs;
     g.nodes.push_back(n);
   }
-  for (const auto& o : outs) {
-    ValueInfo v;
-    v.name = o;
-    g.outputs.push_back(v);
-  }
+  for (const auto& o : outs) g.outputs.push_back(graph_output(o));
   verify(g);
   return g;
 }
@@ -257,15 +222,15 @@ Vec ref_pool(const Vec& x, const Shape& xs, const Pool2& p, Shape* out_shape) {
 
 Attrs conv_attrs(const Conv2& p, bool one_d = false) {
   if (one_d) {
-    return {{"group", one(p.group)},
-            {"strides", ints({p.sw})},
-            {"dilations", ints({p.dw})},
-            {"pads", ints({p.pl, p.pr})}};
+    return {{"group", ai(p.group)},
+            {"strides", aints({p.sw})},
+            {"dilations", aints({p.dw})},
+            {"pads", aints({p.pl, p.pr})}};
   }
-  return {{"group", one(p.group)},
-          {"strides", ints({p.sh, p.sw})},
-          {"dilations", ints({p.dh, p.dw})},
-          {"pads", ints({p.pt, p.pl, p.pb, p.pr})}};
+  return {{"group", ai(p.group)},
+          {"strides", aints({p.sh, p.sw})},
+          {"dilations", aints({p.dh, p.dw})},
+          {"pads", aints({p.pt, p.pl, p.pb, p.pr})}};
 }
 
 // Runs Conv in both modes against ref_conv.
@@ -317,8 +282,8 @@ TEST(Conv, KernelShapeMayBeGivenAndMustMatch) {
   std::vector<In> ins{{"x", {1, 1, 4, 4}, x}, {"w", {1, 1, 2, 2}, w}};
   Shape ys;
   Vec want = ref_conv(x, {1, 1, 4, 4}, w, {1, 1, 2, 2}, {}, Conv2{}, &ys);
-  expect_equal(run_op("Conv", ins, {{"kernel_shape", ints({2, 2})}}, Mode::kExact), ys, want);
-  EXPECT_THROW(run_op("Conv", ins, {{"kernel_shape", ints({3, 3})}}, Mode::kExact), Error);
+  expect_equal(run_op("Conv", ins, {{"kernel_shape", aints({2, 2})}}, Mode::kExact), ys, want);
+  EXPECT_THROW(run_op("Conv", ins, {{"kernel_shape", aints({3, 3})}}, Mode::kExact), Error);
 }
 
 // auto_pad resolved by the ONNX formulas: out = ceil(in / s) for SAME, pads
@@ -345,8 +310,8 @@ TEST(Conv, EveryAutoPad) {
     }
     Shape ys;
     Vec want = ref_conv(x, xs, w, ws, {}, p, &ys);
-    Attrs a{{"strides", ints({2, 2})}, {"auto_pad", str(ap)}};
-    if (ap == "NOTSET") a["pads"] = ints({1, 1, 1, 1});
+    Attrs a{{"strides", aints({2, 2})}, {"auto_pad", as(ap)}};
+    if (ap == "NOTSET") a["pads"] = aints({1, 1, 1, 1});
     for (Mode mode : {Mode::kFloat, Mode::kExact})
       expect_equal(run_op("Conv", ins, a, mode), ys, want);
   }
@@ -375,7 +340,7 @@ TEST(Conv, ThreeDimensionalMatchesOnnxruntime) {
   for (size_t i = 0; i < 24; ++i) x[i] = static_cast<double>(i + 1);
   for (size_t i = 0; i < 8; ++i) w[i] = static_cast<double>(i + 1);
   std::vector<In> ins{{"x", {1, 1, 2, 3, 4}, x}, {"w", {1, 1, 2, 2, 2}, w}};
-  Attrs a{{"pads", ints({0, 0, 1, 0, 0, 1})}, {"strides", ints({1, 1, 2})}};
+  Attrs a{{"pads", aints({0, 0, 1, 0, 0, 1})}, {"strides", aints({1, 1, 2})}};
   Vec want{236, 492, 248, 316, 636, 312};
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
     expect_equal(run_op("Conv", ins, a, mode), {1, 1, 1, 2, 3}, want);
@@ -457,7 +422,7 @@ TEST(Conv, OddDenominatorsCancelInExactMode) {
   Vec x{1, 2, 4, 8, 16, 32, 64};
   std::vector<In> ins{{"x", {1, 1, 7}, x}, {"w", {1, 1, 1}, {3}}, {"b", {1}, {0.5}}};
   Graph g = make_graph(ins,
-                       {{"AveragePool", {"x"}, {"a"}, {{"kernel_shape", ints({3})}}, ""},
+                       {{"AveragePool", {"x"}, {"a"}, {{"kernel_shape", aints({3})}}, ""},
                         {"Conv", {"a", "w", "b"}, {"y"}, {}, ""}},
                        {"y"});
   Vec want{7.5, 14.5, 28.5, 56.5, 112.5};
@@ -476,10 +441,10 @@ TEST(Conv, InfinityTimesZeroIsNaN) {
 
 TEST(Conv, RejectsBadGroupsAndAutoPad) {
   std::vector<In> ins{{"x", {1, 3, 4, 4}, data(48, 5)}, {"w", {2, 3, 1, 1}, data(6, 6)}};
-  EXPECT_THROW(run_op("Conv", ins, {{"group", one(3)}}, Mode::kFloat), Error);
-  EXPECT_THROW(run_op("Conv", ins, {{"auto_pad", str("SAME")}}, Mode::kFloat), Error);
+  EXPECT_THROW(run_op("Conv", ins, {{"group", ai(3)}}, Mode::kFloat), Error);
+  EXPECT_THROW(run_op("Conv", ins, {{"auto_pad", as("SAME")}}, Mode::kFloat), Error);
   try {
-    run_op("Conv", ins, {{"pads", ints({1, 1})}}, Mode::kFloat);
+    run_op("Conv", ins, {{"pads", aints({1, 1})}}, Mode::kFloat);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("pads"), std::string::npos) << e.what();
@@ -497,11 +462,11 @@ TEST(ConvTranspose, GroupsStridesDilationsOutputPadding) {
   const int64_t OW = (2 - 1) * sw + (3 - 1) * dw + 1 + opw - pl - pr;
   Vec want = ref_conv_transpose(x, xs, w, ws, b, 2, sh, sw, dh, dw, pt, pl, OH, OW);
   std::vector<In> ins{{"x", xs, x}, {"w", ws, w}, {"b", {6}, b}};
-  Attrs a{{"group", one(2)},
-          {"strides", ints({sh, sw})},
-          {"dilations", ints({dh, dw})},
-          {"pads", ints({pt, pl, pb, pr})},
-          {"output_padding", ints({oph, opw})}};
+  Attrs a{{"group", ai(2)},
+          {"strides", aints({sh, sw})},
+          {"dilations", aints({dh, dw})},
+          {"pads", aints({pt, pl, pb, pr})},
+          {"output_padding", aints({oph, opw})}};
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
     expect_equal(run_op("ConvTranspose", ins, a, mode), {2, 6, OH, OW}, want);
   }
@@ -528,9 +493,9 @@ TEST(ConvTranspose, OutputShapeAndAutoPadMatchOnnxruntime) {
                         {"SAME_UPPER", 9, 9, 1}, {"SAME_LOWER", 0, 10, 1}, {"SAME_LOWER", 9, 9, 2}};
   for (const Case& k : cases) {
     SCOPED_TRACE(std::string(k.auto_pad) + " " + std::to_string(k.out_shape));
-    Attrs a{{"strides", ints({2})}, {"output_padding", ints({1})}, {"auto_pad", str(k.auto_pad)}};
-    if (std::string(k.auto_pad) == "NOTSET") a["pads"] = ints({1, 2});
-    if (k.out_shape) a["output_shape"] = ints({k.out_shape});
+    Attrs a{{"strides", aints({2})}, {"output_padding", aints({1})}, {"auto_pad", as(k.auto_pad)}};
+    if (std::string(k.auto_pad) == "NOTSET") a["pads"] = aints({1, 2});
+    if (k.out_shape) a["output_shape"] = aints({k.out_shape});
     for (Mode mode : {Mode::kFloat, Mode::kExact}) {
       expect_equal(run_op("ConvTranspose", ins, a, mode), {1, 1, static_cast<int64_t>(k.len)},
                    crop(k.head, k.len));
@@ -538,7 +503,7 @@ TEST(ConvTranspose, OutputShapeAndAutoPadMatchOnnxruntime) {
   }
   // SAME pads toward in * stride, but a shorter full output stays unpadded (kernel 1: 9, not 10).
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
-    Attrs a{{"strides", ints({2})}, {"auto_pad", str("SAME_UPPER")}};
+    Attrs a{{"strides", aints({2})}, {"auto_pad", as("SAME_UPPER")}};
     expect_equal(run_op("ConvTranspose", {ins[0], {"w", {1, 1, 1}, {3}}}, a, mode), {1, 1, 9},
                  {3, 0, 6, 0, 9, 0, 12, 0, 15});
   }
@@ -552,12 +517,12 @@ void check_pool(const Shape& xs, const Pool2& p, unsigned seed) {
   Vec x = data(count(xs), seed);
   Shape ys;
   Vec want = ref_pool(x, xs, p, &ys);
-  Attrs a{{"kernel_shape", ints({p.kh, p.kw})},
-          {"strides", ints({p.sh, p.sw})},
-          {"dilations", ints({p.dh, p.dw})},
-          {"pads", ints({p.pt, p.pl, p.pb, p.pr})},
-          {"ceil_mode", one(p.ceil)}};
-  if (!p.max) a["count_include_pad"] = one(p.include_pad);
+  Attrs a{{"kernel_shape", aints({p.kh, p.kw})},
+          {"strides", aints({p.sh, p.sw})},
+          {"dilations", aints({p.dh, p.dw})},
+          {"pads", aints({p.pt, p.pl, p.pb, p.pr})},
+          {"ceil_mode", ai(p.ceil)}};
+  if (!p.max) a["count_include_pad"] = ai(p.include_pad);
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
     SCOPED_TRACE(mode_name(mode));
     expect_equal(run_op(p.max ? "MaxPool" : "AveragePool", {{"x", xs, x}}, a, mode), ys, want);
@@ -612,17 +577,17 @@ TEST(Pool, CeilModeMatchesOnnxruntime) {
   Vec x(25);
   for (size_t i = 0; i < 25; ++i) x[i] = static_cast<double>(i + 1);
   std::vector<In> ins{{"x", {1, 1, 5, 5}, x}};
-  Attrs a{{"kernel_shape", ints({2, 2})},
-          {"strides", ints({2, 2})},
-          {"pads", ints({1, 1, 1, 1})},
-          {"ceil_mode", one(1)}};
+  Attrs a{{"kernel_shape", aints({2, 2})},
+          {"strides", aints({2, 2})},
+          {"pads", aints({1, 1, 1, 1})},
+          {"ceil_mode", ai(1)}};
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
     // ONNX's formula gives 4x4; onnxruntime drops the window starting in the padding.
     expect_equal(run_op("MaxPool", ins, a, mode), {1, 1, 3, 3}, {1, 3, 5, 11, 13, 15, 21, 23, 25});
-    Attrs b{{"kernel_shape", ints({2, 2})},
-            {"strides", ints({2, 2})},
-            {"ceil_mode", one(1)},
-            {"count_include_pad", one(1)}};
+    Attrs b{{"kernel_shape", aints({2, 2})},
+            {"strides", aints({2, 2})},
+            {"ceil_mode", ai(1)},
+            {"count_include_pad", ai(1)}};
     expect_equal(run_op("AveragePool", ins, b, mode), {1, 1, 3, 3},
                  {4, 6, 7.5, 14, 16, 17.5, 21.5, 23.5, 25});
   }
@@ -631,23 +596,24 @@ TEST(Pool, CeilModeMatchesOnnxruntime) {
 TEST(Pool, AutoPadMatchesOnnxruntime) {
   std::vector<In> ins{{"x", {1, 1, 6}, {1, 2, 3, 4, 5, 6}}};
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
-    Attrs a{{"kernel_shape", ints({3})},
-            {"strides", ints({2})},
-            {"count_include_pad", one(1)},
-            {"auto_pad", str("SAME_UPPER")}};
+    Attrs a{{"kernel_shape", aints({3})},
+            {"strides", aints({2})},
+            {"count_include_pad", ai(1)},
+            {"auto_pad", as("SAME_UPPER")}};
     Tensor y = run_op("AveragePool", ins, a, mode);
     expect_equal(y, {1, 1, 3}, {2, 4, 11.0 / 3.0});
-    a["auto_pad"] = str("SAME_LOWER");
+    a["auto_pad"] = as("SAME_LOWER");
     expect_equal(run_op("AveragePool", ins, a, mode), {1, 1, 3}, {1, 3, 5});
-    a["auto_pad"] = str("VALID");
+    a["auto_pad"] = as("VALID");
     expect_equal(run_op("AveragePool", ins, a, mode), {1, 1, 2}, {2, 4});
     // Stride above kernel: onnxruntime's negative SAME padding skips inputs.
-    Attrs n{{"kernel_shape", ints({1})}, {"strides", ints({3})}, {"auto_pad", str("SAME_UPPER")}};
+    Attrs n{{"kernel_shape", aints({1})}, {"strides", aints({3})}, {"auto_pad", as("SAME_UPPER")}};
     expect_equal(run_op("AveragePool", ins, n, mode), {1, 1, 2}, {2, 5});
-    n["auto_pad"] = str("SAME_LOWER");
+    n["auto_pad"] = as("SAME_LOWER");
     expect_equal(run_op("AveragePool", ins, n, mode), {1, 1, 2}, {1, 4});
     // onnxruntime computes SAME pads from the undilated kernel.
-    Attrs m{{"kernel_shape", ints({2})}, {"dilations", ints({2})}, {"auto_pad", str("SAME_UPPER")}};
+    Attrs m{
+        {"kernel_shape", aints({2})}, {"dilations", aints({2})}, {"auto_pad", as("SAME_UPPER")}};
     expect_equal(run_op("MaxPool", ins, m, mode), {1, 1, 5}, {3, 4, 5, 6, 5});
   }
 }
@@ -657,7 +623,7 @@ TEST(Pool, MaxPoolIndices) {
   Vec x{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3};  // (1, 2, 3, 3)
   std::vector<In> ins{{"x", {1, 2, 3, 3}, x}};
   for (int64_t order : {0, 1}) {
-    Attrs a{{"kernel_shape", ints({2, 2})}, {"storage_order", one(order)}};
+    Attrs a{{"kernel_shape", aints({2, 2})}, {"storage_order", ai(order)}};
     Graph g = make_graph(ins, {{"MaxPool", {"x"}, {"y", "i"}, a, ""}}, {"y", "i"});
     for (Mode mode : {Mode::kFloat, Mode::kExact}) {
       TensorMap out = run(g, ins, mode);
@@ -698,7 +664,7 @@ TEST(Pool, AverageIsExactInExactMode) {
   for (size_t i = 0; i < 25; ++i) x[i] = static_cast<double>((i * 7919) % 101) + 0.25;
   std::vector<In> ins{{"x", xs, x}, {"w", {1, 1, 1, 1}, {9}}};
   Graph g = make_graph(ins,
-                       {{"AveragePool", {"x"}, {"a"}, {{"kernel_shape", ints({3, 3})}}, ""},
+                       {{"AveragePool", {"x"}, {"a"}, {{"kernel_shape", aints({3, 3})}}, ""},
                         {"Conv", {"a", "w"}, {"y"}, {}, ""}},
                        {"y"});
   Pool2 p;
@@ -742,7 +708,7 @@ TEST(ChannelsLast, ConvTransposesInputWeightAndOutput) {
   Shape ys;
   Vec want = to_last(ref_conv(x, xs, w, ws, b, p, &ys), ys);
   Attrs a = conv_attrs(p);
-  a["kernel_shape"] = ints({3, 2});
+  a["kernel_shape"] = aints({3, 2});
   std::vector<In> ins{
       {"x", last_shape(xs), to_last(x, xs)}, {"w", last_shape(ws), to_last(w, ws)}, {"b", {6}, b}};
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
@@ -760,7 +726,8 @@ TEST(ChannelsLast, MaxPool) {
   p.pt = p.pl = p.pb = p.pr = 1;
   Shape ys;
   Vec want = to_last(ref_pool(x, xs, p, &ys), ys);
-  Attrs a{{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}};
+  Attrs a{
+      {"kernel_shape", aints({2, 2})}, {"strides", aints({2, 2})}, {"pads", aints({1, 1, 1, 1})}};
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
     expect_equal(run_op("MaxPool", {{"x", last_shape(xs), to_last(x, xs)}}, a, mode, kChannelsLast),
                  last_shape(ys), want);
@@ -776,9 +743,9 @@ TEST(ChannelsLast, BatchNormalizationEqualsNchwOp) {
       {"x", xs, x}, {"s", {3}, scale}, {"b", {3}, bias}, {"m", {3}, mean}, {"v", {3}, var}};
   std::vector<In> nhwc = nchw;
   nhwc[0] = {"x", last_shape(xs), to_last(x, xs)};
-  Attrs a{{"epsilon", flt(1e-3f)}, {"momentum", flt(0.9f)}};
+  Attrs a{{"epsilon", af(1e-3f)}, {"momentum", af(0.9f)}};
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
-    Tensor ref = run_op("BatchNormalization", nchw, {{"epsilon", flt(1e-3f)}}, mode);
+    Tensor ref = run_op("BatchNormalization", nchw, {{"epsilon", af(1e-3f)}}, mode);
     Vec want(ref.f32().begin(), ref.f32().end());
     expect_equal(run_op("BatchNormalization", nhwc, a, mode, kChannelsLast), last_shape(xs),
                  to_last(want, xs));

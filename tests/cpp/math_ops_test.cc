@@ -10,35 +10,15 @@
 #include <random>
 
 #include "ir/graph.h"
+#include "op_test_util.h"
 #include "ops/registry.h"
 #include "runtime/session.h"
 
 namespace bitsmith {
 namespace {
 
-using Attrs = std::map<std::string, Attribute>;
 using Inputs = std::vector<std::optional<Tensor>>;
 
-Attribute ai(int64_t v) {
-  Attribute a;
-  a.type = Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
-
-Attribute af(float v) {
-  Attribute a;
-  a.type = Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
-
-Tensor f32(Shape s, std::vector<float> v) {
-  return Tensor::from_f32(std::move(s), std::move(v));
-}
-Tensor i64(Shape s, std::vector<int64_t> v) {
-  return Tensor::from_i64(std::move(s), std::move(v));
-}
 Exact ex(double v) {
   return Exact::from_double(v);
 }
@@ -50,8 +30,6 @@ Exact third() {
 // session does for feeds and initializers; int64 inputs stay int64.
 Tensor eval1(const std::string& op, const Inputs& inputs, Mode mode, const Attrs& attrs = {},
              int opset = 13) {
-  static Graph g;
-  g.source = "unit.onnx";
   Node n;
   n.name = "n0";
   n.op_type = op;
@@ -72,25 +50,13 @@ Tensor eval1(const std::string& op, const Inputs& inputs, Mode mode, const Attrs
                                                                           : t);
     ptrs.push_back(&held.back());
   }
-  const OpDef* def = find_op(OpFamily::kOnnx, op);
-  if (!def) throw std::runtime_error("op not registered: " + op);
-  EvalContext ctx(g, n, mode, ptrs, 1, 1);
-  def->eval(ctx);
-  return ctx.outputs()[0];
+  return eval_kernel(n, ptrs, mode)[0];
 }
 
 void expect_f32(const Tensor& t, const Shape& shape, const std::vector<float>& want) {
   ASSERT_EQ(t.type(), ElemType::kFloat32);
   ASSERT_EQ(t.shape(), shape);
-  ASSERT_EQ(t.f32().size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(t.f32()[i])) << "at " << i;
-    } else {
-      EXPECT_EQ(t.f32()[i], want[i]) << "at " << i;
-      EXPECT_EQ(std::signbit(t.f32()[i]), std::signbit(want[i])) << "sign at " << i;
-    }
-  }
+  expect_same(t.f32(), want, /*same_sign=*/true);
 }
 
 void expect_exact(const Tensor& t, const Shape& shape, const std::vector<Exact>& want) {
@@ -122,12 +88,7 @@ struct Builder {
     g.opsets[""] = opset;
   }
   Builder& input(const std::string& name, Shape shape, ElemType elem = ElemType::kFloat32) {
-    ValueInfo v;
-    v.name = name;
-    v.elem = elem;
-    v.shape = std::move(shape);
-    v.has_shape = true;
-    g.inputs.push_back(v);
+    g.inputs.push_back(graph_input(name, std::move(shape), elem));
     return *this;
   }
   Builder& init(const std::string& name, Tensor t) {
@@ -147,9 +108,7 @@ struct Builder {
     return *this;
   }
   Builder& output(const std::string& name) {
-    ValueInfo v;
-    v.name = name;
-    g.outputs.push_back(v);
+    g.outputs.push_back(graph_output(name));
     return *this;
   }
   Graph done() {

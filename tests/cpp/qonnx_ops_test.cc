@@ -11,6 +11,7 @@
 
 #include "core/exact.h"
 #include "ir/graph.h"
+#include "op_test_util.h"
 #include "ops/registry.h"
 #include "runtime/session.h"
 
@@ -21,29 +22,6 @@ constexpr const char* kDomain = "qonnx.custom_op.general";
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
 
-Attribute ai(int64_t v) {
-  Attribute a;
-  a.type = Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
-Attribute af(float v) {
-  Attribute a;
-  a.type = Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
-Attribute as(const std::string& v) {
-  Attribute a;
-  a.type = Attribute::Type::kString;
-  a.s = v;
-  return a;
-}
-
-Tensor f32(std::vector<float> v, Shape s = {}) {
-  if (s.empty()) s = {static_cast<int64_t>(v.size())};
-  return Tensor::from_f32(s, std::move(v));
-}
 Tensor sf(float v) {
   return Tensor::scalar_f32(v);
 }
@@ -59,11 +37,7 @@ struct QGraph {
     g.source = "test.onnx";
     g.opsets[""] = 13;
     g.opsets[kDomain] = version;
-    ValueInfo v;
-    v.name = "x";
-    v.shape = std::move(x_shape);
-    v.has_shape = true;
-    g.inputs.push_back(v);
+    g.inputs.push_back(graph_input("x", std::move(x_shape)));
     Node node;
     node.name = "q";
     node.op_type = op;
@@ -78,9 +52,7 @@ struct QGraph {
     node.outputs = {"y"};
     g.nodes.push_back(node);
     n = &g.nodes.back();
-    ValueInfo out;
-    out.name = "y";
-    g.outputs.push_back(out);
+    g.outputs.push_back(graph_output("y"));
   }
   QGraph& attr(const std::string& key, Attribute a) {
     n->attrs[key] = std::move(a);
@@ -95,12 +67,7 @@ struct QGraph {
     return out.at("y").f32();
   }
   std::string error(const Tensor& x, Mode mode) {
-    try {
-      run(x, mode);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
+    return error_text([&] { run(x, mode); });
   }
   DataType dtype() {
     Graph copy = g;
@@ -109,18 +76,6 @@ struct QGraph {
     return copy.value_info.at("y").dtype;
   }
 };
-
-// Element-wise equality where NaN equals NaN.
-void expect_same(const std::vector<float>& got, const std::vector<float>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "element " << i << ": " << got[i];
-    } else {
-      EXPECT_EQ(got[i], want[i]) << "element " << i;
-    }
-  }
-}
 
 void expect_both(QGraph& q, const Tensor& x, const std::vector<float>& want) {
   expect_same(q.run(x, Mode::kFloat), want);
@@ -140,8 +95,8 @@ TEST(BipolarQuant, SignTimesScale) {
 }
 
 TEST(BipolarQuant, PerChannelScaleBroadcasts) {
-  QGraph q("BipolarQuant", {2, 3}, {f32({1, 0.25f}, {2, 1})});
-  expect_both(q, f32({-1, 2, 0, 3, -4, 0}, {2, 3}), {-1, 1, 1, 0.25f, -0.25f, 0.25f});
+  QGraph q("BipolarQuant", {2, 3}, {f32({2, 1}, {1, 0.25f})});
+  expect_both(q, f32({2, 3}, {-1, 2, 0, 3, -4, 0}), {-1, 1, 1, 0.25f, -0.25f, 0.25f});
 }
 
 TEST(BipolarQuant, NaNFollowsTheReferenceInFloatModeOnly) {
@@ -304,42 +259,42 @@ TEST(FloatQuant, OutputType) {
 
 TEST(MultiThreshold, CountsPerChannelNCHW) {
   // Channel 0 thresholds {0, 1, 2}; channel 1 {2.5, 0.5, 1.5} (unsorted). x >= T counts.
-  QGraph q("MultiThreshold", {1, 2, 2, 2}, {f32({0, 1, 2, 2.5f, 0.5f, 1.5f}, {2, 3})});
+  QGraph q("MultiThreshold", {1, 2, 2, 2}, {f32({2, 3}, {0, 1, 2, 2.5f, 0.5f, 1.5f})});
   q.attr("out_dtype", as("UINT2"));
-  expect_both(q, f32({-1, 0, 1.5f, 5, 0.5f, 1.49f, 2.5f, 3}, {1, 2, 2, 2}),
+  expect_both(q, f32({1, 2, 2, 2}, {-1, 0, 1.5f, 5, 0.5f, 1.49f, 2.5f, 3}),
               {0, 1, 2, 3, 1, 1, 3, 3});
 }
 
 TEST(MultiThreshold, ScaleBiasAndGlobalThresholds) {
   // One row for every channel; y = 0.5 * n - 1.
-  QGraph q("MultiThreshold", {1, 3}, {f32({-1, 0, 1}, {1, 3})});
+  QGraph q("MultiThreshold", {1, 3}, {f32({1, 3}, {-1, 0, 1})});
   q.attr("out_scale", af(0.5f)).attr("out_bias", af(-1));
-  expect_both(q, f32({-5, 0, 1}, {1, 3}), {-1, 0, 0.5f});
+  expect_both(q, f32({1, 3}, {-5, 0, 1}), {-1, 0, 0.5f});
 }
 
 TEST(MultiThreshold, LayoutPicksTheChannelAxis) {
   // Rank 3 with no layout is NWC: the channel is the last axis (size 2).
-  QGraph nwc("MultiThreshold", {1, 3, 2}, {f32({0, 10}, {2, 1})});
-  expect_both(nwc, f32({5, 5, -1, 10, 0, 9}, {1, 3, 2}), {1, 0, 0, 1, 1, 0});
+  QGraph nwc("MultiThreshold", {1, 3, 2}, {f32({2, 1}, {0, 10})});
+  expect_both(nwc, f32({1, 3, 2}, {5, 5, -1, 10, 0, 9}), {1, 0, 0, 1, 1, 0});
   // NHWC given explicitly on rank 4.
-  QGraph nhwc("MultiThreshold", {1, 1, 2, 2}, {f32({0, 10}, {2, 1})});
+  QGraph nhwc("MultiThreshold", {1, 1, 2, 2}, {f32({2, 1}, {0, 10})});
   nhwc.attr("data_layout", as("NHWC"));
-  expect_both(nhwc, f32({5, 5, 10, 10}, {1, 1, 2, 2}), {1, 0, 1, 1});
+  expect_both(nhwc, f32({1, 1, 2, 2}, {5, 5, 10, 10}), {1, 0, 1, 1});
   // Rank 4 with no layout is NCHW: channel axis 1 has size 1 -> shape mismatch.
-  QGraph bad("MultiThreshold", {1, 1, 2, 2}, {f32({0, 10}, {2, 1})});
-  std::string msg = bad.error(f32({5, 5, 10, 10}, {1, 1, 2, 2}), Mode::kFloat);
+  QGraph bad("MultiThreshold", {1, 1, 2, 2}, {f32({2, 1}, {0, 10})});
+  std::string msg = bad.error(f32({1, 1, 2, 2}, {5, 5, 10, 10}), Mode::kFloat);
   EXPECT_TRUE(contains(msg, "channels")) << msg;
 }
 
 TEST(MultiThreshold, NaNInputsAndThresholds) {
-  QGraph q("MultiThreshold", {1, 2}, {f32({0, kNaN, 1}, {1, 3})});
+  QGraph q("MultiThreshold", {1, 2}, {f32({1, 3}, {0, kNaN, 1})});
   // A NaN threshold is never reached; a NaN input reaches none.
-  expect_same(q.run(f32({kNaN, 1}, {1, 2}), Mode::kFloat, true), {0, 2});
-  expect_same(q.run(f32({kNaN, 1}, {1, 2}), Mode::kExact, true), {0, 2});
+  expect_same(q.run(f32({1, 2}, {kNaN, 1}), Mode::kFloat, true), {0, 2});
+  expect_same(q.run(f32({1, 2}, {kNaN, 1}), Mode::kExact, true), {0, 2});
 }
 
 TEST(MultiThreshold, AffineStepRoundsTwiceInFloatModeOnly) {
-  QGraph q("MultiThreshold", {1, 1}, {f32({0, 1, 2}, {1, 3})});
+  QGraph q("MultiThreshold", {1, 1}, {f32({1, 3}, {0, 1, 2})});
   q.attr("out_scale", af(0.1f)).attr("out_bias", af(-0.3f));
   // n = 3. numpy: float32(0.1f * 3) = 0.3f exactly cancels -0.3f, giving 0; the exact
   // value 3 * 0.1f - 0.3f is -2^-27 = -7.45e-9 (0.1f is 0.1 + 1.49e-9, 0.3f is
@@ -349,12 +304,12 @@ TEST(MultiThreshold, AffineStepRoundsTwiceInFloatModeOnly) {
   Exact exact = Exact::from_double(0.1f) * Exact::from_int(3) + Exact::from_double(-0.3f);
   EXPECT_EQ(want_float, 0.0f);
   EXPECT_EQ(exact, Exact::make(-1, 1, -27));
-  expect_same(q.run(f32({5}, {1, 1}), Mode::kFloat), {want_float});
-  expect_same(q.run(f32({5}, {1, 1}), Mode::kExact), {exact.to_float()});
+  expect_same(q.run(f32({1, 1}, {5}), Mode::kFloat), {want_float});
+  expect_same(q.run(f32({1, 1}, {5}), Mode::kExact), {exact.to_float()});
 }
 
 TEST(MultiThreshold, OutputType) {
-  QGraph q("MultiThreshold", {1, 2}, {f32({0, 1, 2}, {1, 3})});
+  QGraph q("MultiThreshold", {1, 2}, {f32({1, 3}, {0, 1, 2})});
   q.attr("out_dtype", as("UINT2"));
   EXPECT_EQ(q.dtype(), DataType::integer(2, false));
   q.attr("out_bias", af(-2));

@@ -10,57 +10,13 @@
 #include <string>
 
 #include "ir/graph.h"
+#include "op_test_util.h"
 #include "ops/registry.h"
 #include "runtime/session.h"
 
 namespace bitsmith {
 namespace {
 
-Attribute ai(int64_t v) {
-  Attribute a;
-  a.type = Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
-Attribute af(float v) {
-  Attribute a;
-  a.type = Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
-Attribute as(const std::string& v) {
-  Attribute a;
-  a.type = Attribute::Type::kString;
-  a.s = v;
-  return a;
-}
-Attribute aints(std::vector<int64_t> v) {
-  Attribute a;
-  a.type = Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute afloats(std::vector<float> v) {
-  Attribute a;
-  a.type = Attribute::Type::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
-Attribute atensor(Tensor t) {
-  Attribute a;
-  a.type = Attribute::Type::kTensor;
-  a.t = std::make_shared<const Tensor>(std::move(t));
-  return a;
-}
-
-Tensor i64(std::vector<int64_t> v) {
-  Shape s{static_cast<int64_t>(v.size())};
-  return Tensor::from_i64(s, std::move(v));
-}
-Tensor f32(std::vector<float> v) {
-  Shape s{static_cast<int64_t>(v.size())};
-  return Tensor::from_f32(s, std::move(v));
-}
 Tensor arange(Shape shape) {
   Tensor t(ElemType::kFloat32, shape);
   std::iota(t.f32().begin(), t.f32().end(), 0.0f);
@@ -73,12 +29,7 @@ struct TestGraph {
   explicit TestGraph(Shape x_shape, ElemType elem = ElemType::kFloat32) {
     g.source = "test.onnx";
     g.opsets[""] = 13;
-    ValueInfo v;
-    v.name = "x";
-    v.elem = elem;
-    v.shape = std::move(x_shape);
-    v.has_shape = true;
-    g.inputs.push_back(v);
+    g.inputs.push_back(graph_input("x", std::move(x_shape), elem));
   }
   Node& node(const std::string& op, std::vector<std::string> ins, std::vector<std::string> outs,
              int version = 13) {
@@ -92,11 +43,7 @@ struct TestGraph {
     return g.nodes.back();
   }
   void init(const std::string& name, Tensor t) { g.initializers[name] = std::move(t); }
-  void output(const std::string& name) {
-    ValueInfo v;
-    v.name = name;
-    g.outputs.push_back(v);
-  }
+  void output(const std::string& name) { g.outputs.push_back(graph_output(name)); }
   TensorMap run(Tensor x, Mode mode = Mode::kFloat) {
     verify(g);
     TensorMap feeds;
@@ -118,12 +65,7 @@ Tensor run_both(TestGraph& t, const Tensor& x, const std::string& out = "y") {
 }
 
 std::string error_of(TestGraph& t, const Tensor& x, Mode mode = Mode::kFloat) {
-  try {
-    t.run(x, mode);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return error_text([&] { t.run(x, mode); });
 }
 
 // ------------------------------------------------------------ Reshape
@@ -679,16 +621,11 @@ TEST(ShapeOps, SpaceToDepthInvertsDcr) {
 
 // Calls an op's eval directly so the Exact output can be inspected before the
 // session rounds it to float32.
-std::vector<Tensor> eval_op(const Node& node, std::vector<Tensor> ins, Mode mode = Mode::kExact) {
-  static Graph g;
-  g.source = "test.onnx";
-  const OpDef* def = find_op(OpFamily::kOnnx, node.op_type);
-  EXPECT_NE(def, nullptr);
+std::vector<Tensor> eval_op(const Node& node, const std::vector<Tensor>& ins,
+                            Mode mode = Mode::kExact) {
   std::vector<const Tensor*> ptrs;
   for (const Tensor& t : ins) ptrs.push_back(&t);
-  EvalContext ctx(g, node, mode, ptrs, 1, 1);
-  def->eval(ctx);
-  return ctx.outputs();
+  return eval_kernel(node, ptrs, mode);
 }
 
 Node make_node(const std::string& op, size_t n_in, size_t n_out, int version = 13) {
