@@ -6,14 +6,20 @@
 // graph divides by something that is not a power of two (averaging, Div, x / scale
 // inside a Quant) and cancel again when the graph multiplies back.
 //
-// The numerator and denominator are 127-bit integers. A result that does not fit
-// throws ExactOverflow; the engine turns it into an error naming the node, so an
-// exact answer is never silently replaced by an approximate one.
+// The numerator and denominator are 127-bit integers held inline: that is the hot
+// path (no allocation). A result that does not fit moves to a shared, immutable
+// arbitrary-precision form (GMP integers behind a reference-counted pointer); a big
+// result that fits 127 bits again is stored small, so the form stays canonical and
+// equal values have equal fields. Only exponents beyond int32 (or operands so far
+// apart that aligning them needs more than 2^24 bits) throw ExactOverflow; the engine
+// turns it into an error naming the node, so an exact answer is never silently
+// replaced by an approximate one.
 #pragma once
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace bitsmith {
 
@@ -23,6 +29,40 @@ __extension__ typedef unsigned __int128 u128;
 class ExactOverflow : public std::overflow_error {
  public:
   using std::overflow_error::overflow_error;
+};
+
+struct ExactBig;  // defined in exact.cc: GMP numerator and denominator
+
+// An intrusive reference to an immutable ExactBig. Null for every small value, so
+// copying or destroying a small Exact costs one predictable test and no atomics.
+class ExactBigRef {
+ public:
+  ExactBigRef() = default;
+  explicit ExactBigRef(const ExactBig* p) : p_(p) {}  // adopts one reference
+  ExactBigRef(const ExactBigRef& o) : p_(o.p_) {
+    if (p_) [[unlikely]]
+      retain(p_);
+  }
+  ExactBigRef(ExactBigRef&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  ExactBigRef& operator=(const ExactBigRef& o) {
+    ExactBigRef t(o);
+    std::swap(p_, t.p_);
+    return *this;
+  }
+  ExactBigRef& operator=(ExactBigRef&& o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~ExactBigRef() {
+    if (p_) [[unlikely]]
+      release(p_);
+  }
+  const ExactBig* get() const { return p_; }
+
+ private:
+  static void retain(const ExactBig* p);
+  static void release(const ExactBig* p);
+  const ExactBig* p_ = nullptr;
 };
 
 class Exact {
@@ -42,11 +82,19 @@ class Exact {
   bool is_nan() const { return kind_ == Kind::kNaN; }
   bool is_inf() const { return kind_ == Kind::kPosInf || kind_ == Kind::kNegInf; }
   bool is_zero() const { return is_finite() && num_ == 0; }
-  bool is_integer() const { return is_finite() && den_ == 1 && (num_ == 0 || exp_ >= 0); }
+  bool is_integer() const {
+    return is_finite() && (den_ == 1 ? num_ == 0 || exp_ >= 0 : is_big() && big_is_integer());
+  }
   int sign() const;  // -1, 0, +1 (NaN gives 0)
+  // True when the numerator or denominator needs more than 127 bits. num() and den()
+  // describe small values only: a big value reads num() == sign() and den() == 0, so
+  // fast paths that test `den() == 1` never take it for a small dyadic.
+  bool is_big() const { return big_.get() != nullptr; }
   i128 num() const { return num_; }
   i128 den() const { return den_; }
   int32_t exp() const { return exp_; }
+  // floor(log2(|value|)) for a finite nonzero value.
+  int64_t floor_log2() const;
 
   // Largest integer <= value, and smallest >= value; throws ExactOverflow beyond 2^126.
   i128 floor() const;
@@ -83,11 +131,15 @@ class Exact {
   // Rounds |value| to `precision` significant bits (fewer below 2^emin, as IEEE
   // subnormals do); returns a double holding the rounded magnitude with sign.
   double round_to_binary(int precision, int emin, int emax) const;
+  bool big_is_integer() const;
+  friend struct ExactImpl;  // the big-integer paths, in exact.cc
+  friend Exact frac(const Exact& v);
 
-  i128 num_ = 0;
-  i128 den_ = 1;
+  i128 num_ = 0;  // big values: the sign (+-1)
+  i128 den_ = 1;  // big values: 0
   int32_t exp_ = 0;
   Kind kind_ = Kind::kFinite;
+  ExactBigRef big_;  // non-null exactly when the value is big
 };
 
 // Comparison of an exact value with (a + 1/2) style boundaries is done by the

@@ -126,7 +126,7 @@ namespace {
 // v as a double when the conversion is exact (a dyadic with at most 53
 // significant bits and a tame exponent).
 bool exact_double(const Exact& v, double& out) {
-  if (!v.is_finite() || v.den() != 1) return false;
+  if (!v.is_finite() || v.is_big() || v.den() != 1) return false;
   i128 n = v.num();
   if (n > (static_cast<i128>(1) << 53) || n < -(static_cast<i128>(1) << 53)) return false;
   if (v.exp() < -900 || v.exp() > 900) return false;
@@ -250,6 +250,7 @@ int64_t floor_log2_exact(const Exact& v) {
   if (!v.is_finite() || v.sign() <= 0) {
     fail(ErrorKind::kRuntime, "log2 of a value that is not finite and positive: " + v.to_string());
   }
+  if (v.is_big()) return v.floor_log2();  // num()/den() describe small values only
   auto n = static_cast<u128>(v.num());
   auto d = static_cast<u128>(v.den());
   int bn = bit_length(n), bd = bit_length(d);

@@ -9,18 +9,24 @@ namespace bitsmith {
 
 const char* elem_type_name(ElemType t) {
   switch (t) {
-    case ElemType::kFloat32: return "float32";
-    case ElemType::kInt64: return "int64";
-    case ElemType::kExact: return "exact";
+    case ElemType::kFloat32:
+      return "float32";
+    case ElemType::kInt64:
+      return "int64";
+    case ElemType::kExact:
+      return "exact";
   }
   return "?";
 }
 
 static int64_t elem_bytes(ElemType t) {
   switch (t) {
-    case ElemType::kFloat32: return 4;
-    case ElemType::kInt64: return 8;
-    case ElemType::kExact: return static_cast<int64_t>(sizeof(Exact));
+    case ElemType::kFloat32:
+      return 4;
+    case ElemType::kInt64:
+      return 8;
+    case ElemType::kExact:
+      return static_cast<int64_t>(sizeof(Exact));
   }
   return 8;
 }
@@ -141,9 +147,12 @@ Tensor Tensor::to(ElemType type) const {
 double Tensor::as_double(int64_t i) const {
   auto k = static_cast<size_t>(i);
   switch (type_) {
-    case ElemType::kFloat32: return f_.at(k);
-    case ElemType::kInt64: return static_cast<double>(i_.at(k));
-    case ElemType::kExact: break;
+    case ElemType::kFloat32:
+      return f_.at(k);
+    case ElemType::kInt64:
+      return static_cast<double>(i_.at(k));
+    case ElemType::kExact:
+      break;
   }
   return x_.at(k).to_double();
 }
@@ -159,14 +168,17 @@ std::vector<int64_t> Tensor::to_int_vector() const {
   return v;
 }
 
-Tensor Tensor::reshaped(Shape shape) const {
+Tensor Tensor::reshaped(Shape shape) const& {
+  return Tensor(*this).reshaped(std::move(shape));
+}
+
+Tensor Tensor::reshaped(Shape shape) && {
   if (checked_num_elements(shape, type_) != size()) {
     fail(ErrorKind::kInvalidModel,
          "cannot reshape " + shape_str(shape_) + " to " + shape_str(shape));
   }
-  Tensor t = *this;
-  t.shape_ = std::move(shape);
-  return t;
+  shape_ = std::move(shape);
+  return std::move(*this);
 }
 
 }  // namespace bitsmith

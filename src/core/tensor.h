@@ -49,8 +49,10 @@ class Tensor {
   std::vector<Exact>& exact() { return x_; }
   const std::vector<Exact>& exact() const { return x_; }
 
-  template <class T> std::vector<T>& data();
-  template <class T> const std::vector<T>& data() const;
+  template <class T>
+  std::vector<T>& data();
+  template <class T>
+  const std::vector<T>& data() const;
 
   // Converts storage: int64/float32 -> Exact is exact; Exact -> float32 rounds to
   // nearest even; float32 -> int64 truncates toward zero (ONNX Cast).
@@ -60,22 +62,31 @@ class Tensor {
   int64_t as_int(int64_t i) const;
   std::vector<int64_t> to_int_vector() const;
 
-  Tensor reshaped(Shape shape) const;
+  Tensor reshaped(Shape shape) const&;
+  Tensor reshaped(Shape shape) &&;  // reuses this tensor's storage
 
   // Calls fn(std::vector<T>&) with the active storage; for type-agnostic kernels.
-  template <class Fn> decltype(auto) visit(Fn&& fn) {
+  template <class Fn>
+  decltype(auto) visit(Fn&& fn) {
     switch (type_) {
-      case ElemType::kFloat32: return fn(f_);
-      case ElemType::kInt64: return fn(i_);
-      case ElemType::kExact: break;
+      case ElemType::kFloat32:
+        return fn(f_);
+      case ElemType::kInt64:
+        return fn(i_);
+      case ElemType::kExact:
+        break;
     }
     return fn(x_);
   }
-  template <class Fn> decltype(auto) visit(Fn&& fn) const {
+  template <class Fn>
+  decltype(auto) visit(Fn&& fn) const {
     switch (type_) {
-      case ElemType::kFloat32: return fn(f_);
-      case ElemType::kInt64: return fn(i_);
-      case ElemType::kExact: break;
+      case ElemType::kFloat32:
+        return fn(f_);
+      case ElemType::kInt64:
+        return fn(i_);
+      case ElemType::kExact:
+        break;
     }
     return fn(x_);
   }
@@ -88,16 +99,44 @@ class Tensor {
   std::vector<Exact> x_;
 };
 
-template <> inline std::vector<float>& Tensor::data<float>() { return f_; }
-template <> inline std::vector<int64_t>& Tensor::data<int64_t>() { return i_; }
-template <> inline std::vector<Exact>& Tensor::data<Exact>() { return x_; }
-template <> inline const std::vector<float>& Tensor::data<float>() const { return f_; }
-template <> inline const std::vector<int64_t>& Tensor::data<int64_t>() const { return i_; }
-template <> inline const std::vector<Exact>& Tensor::data<Exact>() const { return x_; }
+template <>
+inline std::vector<float>& Tensor::data<float>() {
+  return f_;
+}
+template <>
+inline std::vector<int64_t>& Tensor::data<int64_t>() {
+  return i_;
+}
+template <>
+inline std::vector<Exact>& Tensor::data<Exact>() {
+  return x_;
+}
+template <>
+inline const std::vector<float>& Tensor::data<float>() const {
+  return f_;
+}
+template <>
+inline const std::vector<int64_t>& Tensor::data<int64_t>() const {
+  return i_;
+}
+template <>
+inline const std::vector<Exact>& Tensor::data<Exact>() const {
+  return x_;
+}
 
-template <class T> constexpr ElemType elem_type_of();
-template <> constexpr ElemType elem_type_of<float>() { return ElemType::kFloat32; }
-template <> constexpr ElemType elem_type_of<int64_t>() { return ElemType::kInt64; }
-template <> constexpr ElemType elem_type_of<Exact>() { return ElemType::kExact; }
+template <class T>
+constexpr ElemType elem_type_of();
+template <>
+constexpr ElemType elem_type_of<float>() {
+  return ElemType::kFloat32;
+}
+template <>
+constexpr ElemType elem_type_of<int64_t>() {
+  return ElemType::kInt64;
+}
+template <>
+constexpr ElemType elem_type_of<Exact>() {
+  return ElemType::kExact;
+}
 
 }  // namespace bitsmith

@@ -374,7 +374,7 @@ struct Aligned {
 bool align_dyadic(const std::vector<Exact>& in, Aligned& out) {
   int64_t emin = std::numeric_limits<int64_t>::max();
   for (const Exact& e : in) {
-    if (!e.is_finite() || e.den() != 1) return false;
+    if (!e.is_finite() || e.is_big() || e.den() != 1) return false;
     if (e.num() != 0) emin = std::min<int64_t>(emin, e.exp());
   }
   if (emin == std::numeric_limits<int64_t>::max()) emin = 0;

@@ -612,7 +612,7 @@ const OpRegistrar kCeil(with_dtype(unary("Ceil", rounding(RoundingMode::kCeil)),
 const OpRegistrar kRound(with_dtype(unary("Round", rounding(RoundingMode::kHalfEven)),
                                     integer_preserving));
 const OpRegistrar kIdentity(op(
-    "Identity", 1, 1, [](EvalContext& c) { c.set_output(0, c.input(0)); }, true));
+    "Identity", 1, 1, [](EvalContext& c) { c.set_output(0, c.take_input(0)); }, true));
 const OpRegistrar kCast(with_dtype(op("Cast", 1, 1, eval_cast), cast_dtype));
 
 }  // namespace

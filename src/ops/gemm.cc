@@ -15,7 +15,7 @@
 // scale), plain int64 or 128-bit integer dot products, with the width chosen so no
 // sum can overflow; when the operands are dyadic with scattered exponents, 128-bit
 // sums that realign as they go; otherwise (odd denominators, or exponents too far
-// apart) Exact arithmetic, which reports values beyond 127 bits as an error.
+// apart) Exact arithmetic, which goes to big integers past 127 bits.
 //
 // Two int64 operands to MatMul give int64 (overflow is an error).
 #include <algorithm>
@@ -109,7 +109,8 @@ struct ExactOperand {
     int64_t emin = INT64_MAX;
     for (size_t i = 0; i < v.size(); ++i) {
       const Exact& e = v[i];
-      if (!e.is_finite() || e.den() != 1 || e.num() >= limit || e.num() <= -limit) return;
+      if (!e.is_finite() || e.is_big() || e.den() != 1 || e.num() >= limit || e.num() <= -limit)
+        return;
       d[i] = {static_cast<int64_t>(e.num()), e.exp()};
       if (e.num() != 0) emin = std::min<int64_t>(emin, e.exp());
     }

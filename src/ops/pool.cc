@@ -239,7 +239,7 @@ Tensor average_pool(const EvalContext& c, const Pooling& p, const Tensor& x_any,
   int64_t emin = std::numeric_limits<int64_t>::max();
   bool dyadic = true;
   for (const Exact& e : xv) {
-    if (!e.is_finite() || e.den() != 1) {
+    if (!e.is_finite() || e.is_big() || e.den() != 1) {
       dyadic = false;
       break;
     }

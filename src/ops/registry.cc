@@ -7,7 +7,9 @@
 
 namespace bitsmith {
 
-const char* mode_name(Mode mode) { return mode == Mode::kExact ? "exact" : "float"; }
+const char* mode_name(Mode mode) {
+  return mode == Mode::kExact ? "exact" : "float";
+}
 
 Mode parse_mode(const std::string& name) {
   if (name == "exact") return Mode::kExact;
@@ -57,6 +59,16 @@ const Tensor& EvalContext::real_input(size_t i) const {
   if (t.type() == real_type()) return t;
   converted_.push_back(std::make_unique<Tensor>(t.to(real_type())));
   return *converted_.back();
+}
+
+Tensor EvalContext::take_input(size_t i) {
+  if (i < movable_.size() && movable_[i] != nullptr && movable_[i] == inputs_[i]) {
+    Tensor t = std::move(*movable_[i]);
+    movable_[i] = nullptr;
+    inputs_[i] = nullptr;
+    return t;
+  }
+  return input(i);
 }
 
 std::vector<int64_t> EvalContext::int_input(size_t i) const {

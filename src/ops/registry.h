@@ -44,6 +44,10 @@ class EvalContext {
   // No copy when the input already has that storage; conversions live as long as
   // the context.
   const Tensor& real_input(size_t i) const;
+  // Input i by value: moved out of the engine when this node is the value's last
+  // user (no copy), copied otherwise. Do not read input(i) afterwards.
+  Tensor take_input(size_t i);
+  void set_movable(std::vector<Tensor*> movable) { movable_ = std::move(movable); }
   // Input i as integers (shape-like inputs); float inputs must hold integers.
   std::vector<int64_t> int_input(size_t i) const;
 
@@ -77,6 +81,7 @@ class EvalContext {
   std::vector<Tensor> outputs_;
   mutable std::vector<std::unique_ptr<Tensor>> converted_;
   std::vector<bool> constant_;
+  std::vector<Tensor*> movable_;
   int64_t declared_batch_;
   int64_t run_batch_;
 };

@@ -128,7 +128,7 @@ void eval_reshape(EvalContext& c) {
     Shape batched = target;
     batched[0] = run;
     if (auto s = resolve_reshape(c, x.shape(), batched, allowzero)) {
-      c.set_output(0, x.reshaped(*s));
+      c.set_output(0, c.take_input(0).reshaped(*s));
       return;
     }
   }
@@ -137,7 +137,7 @@ void eval_reshape(EvalContext& c) {
     c.fail("cannot reshape data of shape " + shape_str(x.shape()) + " (" + str(x.size()) +
            " elements) to " + ints_str(target));
   }
-  c.set_output(0, x.reshaped(*s));
+  c.set_output(0, c.take_input(0).reshaped(*s));
 }
 
 // ---------------------------------------------------------------- Flatten
@@ -149,8 +149,8 @@ void eval_flatten(EvalContext& c) {
   int64_t a = axis < 0 ? axis + r : axis;
   if (a < 0 || a > r) c.fail("axis " + str(axis) + " is out of range for rank " + str(r));
   auto ua = static_cast<size_t>(a);
-  c.set_output(0,
-               x.reshaped({product(x.shape(), 0, ua), product(x.shape(), ua, x.shape().size())}));
+  Shape out{product(x.shape(), 0, ua), product(x.shape(), ua, x.shape().size())};
+  c.set_output(0, c.take_input(0).reshaped(std::move(out)));
 }
 
 // ---------------------------------------------------------------- Transpose
@@ -203,7 +203,7 @@ void eval_squeeze(EvalContext& c) {
   for (int64_t k = 0; k < r; ++k) {
     if (!drop[static_cast<size_t>(k)]) out.push_back(x.dim(static_cast<int>(k)));
   }
-  c.set_output(0, x.reshaped(out));
+  c.set_output(0, c.take_input(0).reshaped(std::move(out)));
 }
 
 void eval_unsqueeze(EvalContext& c) {
@@ -222,7 +222,7 @@ void eval_unsqueeze(EvalContext& c) {
   for (int64_t k = 0; k < out_rank; ++k) {
     out.push_back(added[static_cast<size_t>(k)] ? 1 : x.shape()[next++]);
   }
-  c.set_output(0, x.reshaped(out));
+  c.set_output(0, c.take_input(0).reshaped(std::move(out)));
 }
 
 // ---------------------------------------------------------------- Shape

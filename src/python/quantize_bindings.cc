@@ -121,6 +121,35 @@ nb::object int_quant_level(nb::handle x, nb::handle scale, nb::handle zero_point
   return vector_to_numpy(std::move(y), q.out);
 }
 
+// FloatQuant (minifloat) on broadcast float32 x and scale; max_val caps the format's
+// largest magnitude (pass +inf for the formula alone). exact=False: qonnx's numpy
+// arithmetic with every operand float32 (FloatQuantDtypes' defaults).
+nb::object float_quant(nb::handle x_obj, nb::handle s_obj, int exp_bits, int mant_bits, int bias,
+                       double max_val, bool saturation, bool has_inf, bool has_nan,
+                       const std::string& rounding_mode, bool exact) {
+  AnyArray xa = as_array(x_obj, "x"), sa = as_array(s_obj, "scale");
+  std::vector<float> x = checked<float>(xa, "x", "float32");
+  std::vector<float> s = checked<float>(sa, "scale", "float32");
+  Shape xs = shape_of(xa), ss = shape_of(sa);
+  Shape out = broadcast_shape({xs, ss});
+  MiniFloatFormat f{exp_bits, mant_bits, bias};
+  FloatQuantAttrs a{parse_rounding_mode(rounding_mode), saturation, has_inf, has_nan};
+  check_float_quant(f, a);  // rejects bad formats before any work
+  FloatQuantDtypes d;
+  Exact max_exact = Exact::from_double(max_val);
+  std::vector<float> y(static_cast<size_t>(checked_num_elements(out, ElemType::kFloat32)));
+  for_each_broadcast<2>(out, {&xs, &ss}, [&](int64_t o, const std::array<int64_t, 2>& p) {
+    float xv = x[p[0]], sv = s[p[1]];
+    if (exact) {
+      y[o] = float_quant_exact(Exact::from_double(xv), Exact::from_double(sv), max_exact, f, a)
+                 .to_float();
+    } else {
+      y[o] = float_quant_float(xv, sv, max_val, f, a, d);
+    }
+  });
+  return vector_to_numpy(std::move(y), out);
+}
+
 }  // namespace
 
 void bind_quantize(nb::module_& m) {
@@ -142,6 +171,10 @@ void bind_quantize(nb::module_& m) {
   m.def("int_quant_level", &int_quant_level, nb::arg("x"), nb::arg("scale"), nb::arg("zero_point"),
         nb::arg("bits"), nb::arg("signed"), nb::arg("narrow"), nb::arg("rounding_mode"),
         "The integer level q of QONNX Quant, as int64.");
+  m.def("float_quant", &float_quant, nb::arg("x"), nb::arg("scale"), nb::arg("exp_bits"),
+        nb::arg("mant_bits"), nb::arg("bias"), nb::arg("max_val"), nb::arg("saturation"),
+        nb::arg("has_inf"), nb::arg("has_nan"), nb::arg("rounding_mode"), nb::arg("exact") = true,
+        "QONNX FloatQuant on broadcast float32 arrays (exact=False: qonnx's float32 arithmetic).");
 }
 
 }  // namespace bitsmith::py

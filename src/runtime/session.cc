@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -129,8 +130,20 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
                 "takes " + std::to_string(def->min_inputs) + " to " +
                     std::to_string(def->max_inputs) + " inputs, got " + std::to_string(n_in));
     }
+    // Values whose last user is this node may be moved into the output instead of
+    // copied (Reshape, Identity ...), unless the caller wants every value back.
+    std::vector<Tensor*> movable(node.inputs.size(), nullptr);
+    if (!keep_all) {
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        const std::string& name = node.inputs[k];
+        auto it = values.find(name);
+        if (name.empty() || it == values.end() || keep.count(name) || last_use[name] != i) continue;
+        if (std::count(node.inputs.begin(), node.inputs.end(), name) == 1) movable[k] = &it->second;
+      }
+    }
     EvalContext ctx(g, node, mode, std::move(ins), g.declared_batch(), run_batch);
     ctx.set_constant(std::move(constant));
+    ctx.set_movable(std::move(movable));
     auto t0 = std::chrono::steady_clock::now();
     try {
       def->eval(ctx);
@@ -164,8 +177,8 @@ TensorMap run_graph(const Graph& g, TensorMap values, Mode mode, bool keep_all,
 }
 
 // Evaluates every node whose inputs are all constant, once per mode. A node that
-// fails here (say, exact arithmetic beyond 127 bits) is left to run time, where it
-// reports its error in the mode the user asked for.
+// fails here (say, an exponent beyond int32 in exact mode) is left to run time,
+// where it reports its error in the mode the user asked for.
 void fold_constants(Graph& g, Mode mode) {
   auto& folded = g.folded[mode == Mode::kExact ? 1 : 0];
   folded.clear();

@@ -85,8 +85,20 @@ def _conv(x, w, b, a):
     strides = a.get("strides", [1] * nsp)
     dil = a.get("dilations", [1] * nsp)
     pads = a.get("pads", [0] * 2 * nsp)
-    if _s(a.get("auto_pad", "NOTSET")) not in ("NOTSET", ""):
-        raise NotImplementedError("auto_pad")
+    auto_pad = _s(a.get("auto_pad", "NOTSET")).upper()
+    if auto_pad == "VALID":
+        pads = [0] * 2 * nsp
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        # Output size ceil(in / stride); an odd total pad puts the extra cell at the end
+        # (SAME_UPPER) or the start (SAME_LOWER).
+        pads = [0] * 2 * nsp
+        for k in range(nsp):
+            size = x.shape[2 + k]
+            total = max(0, (-(-size // strides[k]) - 1) * strides[k] + dil[k] * (w.shape[2 + k] - 1) + 1 - size)
+            small, large = total // 2, total - total // 2
+            pads[k], pads[k + nsp] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+    elif auto_pad not in ("NOTSET", ""):
+        raise NotImplementedError(f"auto_pad {auto_pad}")
     pad_width = [(0, 0), (0, 0)] + [(pads[k], pads[k + nsp]) for k in range(nsp)]
     xp = np.pad(x, pad_width, constant_values=Fraction(0))
     N, C = xp.shape[:2]
@@ -190,6 +202,17 @@ def _trunc(ins, a):
     return out
 
 
+def _depth_to_space(x, a):
+    """ONNX DepthToSpace: DCR reads the block index before the channel, CRD after."""
+    b = a["blocksize"]
+    n, c, h, w = x.shape
+    if _s(a.get("mode", "DCR")).upper() == "DCR":
+        t = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+    else:
+        t = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+    return t.reshape(n, c // (b * b), h * b, w * b)
+
+
 def _softmax_double(x, axis):
     xd = np.vectorize(float, otypes=[np.float64])(x)
     m = np.max(xd, axis=axis, keepdims=True)
@@ -260,6 +283,8 @@ def run_exact(model: onnx.ModelProto, feeds: dict) -> dict:
             y = np.transpose(ins[0], a.get("perm"))
         elif op == "Concat":
             y = np.concatenate(ins, axis=a["axis"])
+        elif op == "DepthToSpace":
+            y = _depth_to_space(ins[0], a)
         elif op == "Identity":
             y = ins[0]
         elif op == "Softmax":
