@@ -9,7 +9,8 @@
 namespace bitsmith {
 
 DataType DataType::integer(int bits, bool is_signed) {
-  if (bits < 1 || bits > 32) fail(ErrorKind::kUnsupported, "integer bit width must be 1..32, got " + std::to_string(bits));
+  if (bits < 1 || bits > 32)
+    fail(ErrorKind::kUnsupported, "integer bit width must be 1..32, got " + std::to_string(bits));
   DataType t;
   t.kind_ = Kind::kInt;
   t.bits_ = bits;
@@ -33,8 +34,9 @@ DataType DataType::ternary() {
 
 DataType DataType::fixed(int width, int int_bits) {
   if (width < 1 || width > 32 || int_bits > width) {
-    fail(ErrorKind::kUnsupported, "FIXED<" + std::to_string(width) + "," + std::to_string(int_bits) +
-                                      "> is not a valid fixed-point type (need 1 <= w <= 32, i <= w)");
+    fail(ErrorKind::kUnsupported,
+         "FIXED<" + std::to_string(width) + "," + std::to_string(int_bits) +
+             "> is not a valid fixed-point type (need 1 <= w <= 32, i <= w)");
   }
   DataType t;
   t.kind_ = Kind::kFixed;
@@ -45,8 +47,9 @@ DataType DataType::fixed(int width, int int_bits) {
 
 DataType DataType::minifloat(int exp_bits, int mant_bits, int bias) {
   if (exp_bits < 1 || exp_bits > 8 || mant_bits < 0 || mant_bits > 23) {
-    fail(ErrorKind::kUnsupported, "FLOAT<" + std::to_string(exp_bits) + "," + std::to_string(mant_bits) +
-                                      "," + std::to_string(bias) + "> is outside E 1..8, M 0..23");
+    fail(ErrorKind::kUnsupported, "FLOAT<" + std::to_string(exp_bits) + "," +
+                                      std::to_string(mant_bits) + "," + std::to_string(bias) +
+                                      "> is outside E 1..8, M 0..23");
   }
   DataType t;
   t.kind_ = Kind::kMiniFloat;
@@ -75,7 +78,8 @@ DataType DataType::parse(const std::string& name) {
   if (name == "BINARY") return integer(1, false);
   if (std::regex_match(name, m, kInt)) return integer(std::stoi(m[2]), m[1].length() == 0);
   if (std::regex_match(name, m, kFixed)) return fixed(std::stoi(m[1]), std::stoi(m[2]));
-  if (std::regex_match(name, m, kFloat)) return minifloat(std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]));
+  if (std::regex_match(name, m, kFloat))
+    return minifloat(std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]));
   if (std::regex_match(name, m, kScaled)) return scaled_int(std::stoi(m[1]));
   fail(ErrorKind::kUnsupported, "unknown data type '" + name + "'");
 }
@@ -87,12 +91,17 @@ bool DataType::is_integer() const {
 double DataType::min() const {
   switch (kind_) {
     case Kind::kInt:
-    case Kind::kScaledInt: return signed_ ? -std::ldexp(1.0, bits_ - 1) : 0.0;
+    case Kind::kScaledInt:
+      return signed_ ? -std::ldexp(1.0, bits_ - 1) : 0.0;
     case Kind::kBipolar:
-    case Kind::kTernary: return -1.0;
-    case Kind::kFixed: return -std::ldexp(1.0, bits_ - 1);
-    case Kind::kMiniFloat: return -max();
-    case Kind::kFloat32: break;
+    case Kind::kTernary:
+      return -1.0;
+    case Kind::kFixed:
+      return -std::ldexp(1.0, bits_ - 1);
+    case Kind::kMiniFloat:
+      return -max();
+    case Kind::kFloat32:
+      break;
   }
   return -3.4028234663852886e38;
 }
@@ -100,30 +109,39 @@ double DataType::min() const {
 double DataType::max() const {
   switch (kind_) {
     case Kind::kInt:
-    case Kind::kScaledInt: return signed_ ? std::ldexp(1.0, bits_ - 1) - 1 : std::ldexp(1.0, bits_) - 1;
+    case Kind::kScaledInt:
+      return signed_ ? std::ldexp(1.0, bits_ - 1) - 1 : std::ldexp(1.0, bits_) - 1;
     case Kind::kBipolar:
-    case Kind::kTernary: return 1.0;
-    case Kind::kFixed: return std::ldexp(1.0, bits_ - 1) - 1;
+    case Kind::kTernary:
+      return 1.0;
+    case Kind::kFixed:
+      return std::ldexp(1.0, bits_ - 1) - 1;
     case Kind::kMiniFloat:
       return (2.0 - std::ldexp(1.0, -mant_bits_)) * std::ldexp(1.0, (1 << exp_bits_) - 1 - bias_);
-    case Kind::kFloat32: break;
+    case Kind::kFloat32:
+      break;
   }
   return 3.4028234663852886e38;
 }
 
 std::string DataType::name() const {
   switch (kind_) {
-    case Kind::kFloat32: return "FLOAT32";
+    case Kind::kFloat32:
+      return "FLOAT32";
     case Kind::kInt:
       if (bits_ == 1 && !signed_) return "BINARY";
       return (signed_ ? "INT" : "UINT") + std::to_string(bits_);
-    case Kind::kBipolar: return "BIPOLAR";
-    case Kind::kTernary: return "TERNARY";
-    case Kind::kFixed: return "FIXED<" + std::to_string(bits_) + "," + std::to_string(int_bits_) + ">";
+    case Kind::kBipolar:
+      return "BIPOLAR";
+    case Kind::kTernary:
+      return "TERNARY";
+    case Kind::kFixed:
+      return "FIXED<" + std::to_string(bits_) + "," + std::to_string(int_bits_) + ">";
     case Kind::kMiniFloat:
       return "FLOAT<" + std::to_string(exp_bits_) + "," + std::to_string(mant_bits_) + "," +
              std::to_string(bias_) + ">";
-    case Kind::kScaledInt: return "SCALEDINT<" + std::to_string(bits_) + ">";
+    case Kind::kScaledInt:
+      return "SCALEDINT<" + std::to_string(bits_) + ">";
   }
   return "?";
 }

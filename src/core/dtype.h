@@ -13,10 +13,12 @@ class DataType {
 
   DataType() = default;  // FLOAT32
   static DataType float32() { return DataType(); }
-  static DataType integer(int bits, bool is_signed);  // INT<n> / UINT<n>, n = 1..32; UINT1 is BINARY
+  static DataType integer(int bits,
+                          bool is_signed);  // INT<n> / UINT<n>, n = 1..32; UINT1 is BINARY
   static DataType bipolar();
   static DataType ternary();
-  static DataType fixed(int width, int int_bits);  // FIXED<w,i>: signed, w total bits, i integer bits
+  static DataType fixed(int width,
+                        int int_bits);  // FIXED<w,i>: signed, w total bits, i integer bits
   static DataType minifloat(int exp_bits, int mant_bits, int bias);  // FLOAT<E,M,bias>
   static DataType scaled_int(int bits);  // an integer of `bits` bits times a non-unit scale
   // Parses the names qonnx writes: FLOAT32, INT4, UINT8, BINARY, BIPOLAR, TERNARY,

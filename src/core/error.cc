@@ -4,12 +4,18 @@ namespace bitsmith {
 
 const char* error_kind_name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kParse: return "ParseError";
-    case ErrorKind::kUnsupported: return "UnsupportedError";
-    case ErrorKind::kInvalidModel: return "ModelError";
-    case ErrorKind::kInput: return "InputError";
-    case ErrorKind::kRuntime: return "ExecutionError";
-    case ErrorKind::kIo: return "IoError";
+    case ErrorKind::kParse:
+      return "ParseError";
+    case ErrorKind::kUnsupported:
+      return "UnsupportedError";
+    case ErrorKind::kInvalidModel:
+      return "ModelError";
+    case ErrorKind::kInput:
+      return "InputError";
+    case ErrorKind::kRuntime:
+      return "ExecutionError";
+    case ErrorKind::kIo:
+      return "IoError";
   }
   return "Error";
 }
@@ -25,6 +31,8 @@ std::string where(const std::string& file, const std::string& node, const std::s
   return out;
 }
 
-void fail(ErrorKind kind, const std::string& message) { throw Error(kind, message); }
+void fail(ErrorKind kind, const std::string& message) {
+  throw Error(kind, message);
+}
 
 }  // namespace bitsmith

@@ -8,12 +8,12 @@
 namespace bitsmith {
 
 enum class ErrorKind {
-  kParse,        // the file is not a valid ONNX model
-  kUnsupported,  // an op, attribute or type bitsmith does not implement
-  kInvalidModel, // structurally wrong: missing initializer, bad shapes, cycles
-  kInput,        // wrong input name, shape or dtype given at run time
-  kRuntime,      // evaluation failed (e.g. exact arithmetic out of range)
-  kIo,           // reading or writing a file failed
+  kParse,         // the file is not a valid ONNX model
+  kUnsupported,   // an op, attribute or type bitsmith does not implement
+  kInvalidModel,  // structurally wrong: missing initializer, bad shapes, cycles
+  kInput,         // wrong input name, shape or dtype given at run time
+  kRuntime,       // evaluation failed (e.g. exact arithmetic out of range)
+  kIo,            // reading or writing a file failed
 };
 
 const char* error_kind_name(ErrorKind kind);

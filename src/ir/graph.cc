@@ -18,17 +18,26 @@ OpFamily op_family(const std::string& domain) {
   return OpFamily::kUnknown;
 }
 
-std::string Node::label() const { return "node '" + name + "' (" + op_type + ")"; }
+std::string Node::label() const {
+  return "node '" + name + "' (" + op_type + ")";
+}
 
 static const char* attr_type_name(Attribute::Type t) {
   switch (t) {
-    case Attribute::Type::kInt: return "int";
-    case Attribute::Type::kFloat: return "float";
-    case Attribute::Type::kString: return "string";
-    case Attribute::Type::kInts: return "ints";
-    case Attribute::Type::kFloats: return "floats";
-    case Attribute::Type::kStrings: return "strings";
-    case Attribute::Type::kTensor: return "tensor";
+    case Attribute::Type::kInt:
+      return "int";
+    case Attribute::Type::kFloat:
+      return "float";
+    case Attribute::Type::kString:
+      return "string";
+    case Attribute::Type::kInts:
+      return "ints";
+    case Attribute::Type::kFloats:
+      return "floats";
+    case Attribute::Type::kStrings:
+      return "strings";
+    case Attribute::Type::kTensor:
+      return "tensor";
   }
   return "?";
 }
@@ -179,9 +188,15 @@ std::string print(const Graph& g) {
     for (const auto& [k, a] : n.attrs) {
       os << " " << k << "=";
       switch (a.type) {
-        case Attribute::Type::kInt: os << a.i; break;
-        case Attribute::Type::kFloat: os << a.f; break;
-        case Attribute::Type::kString: os << '"' << a.s << '"'; break;
+        case Attribute::Type::kInt:
+          os << a.i;
+          break;
+        case Attribute::Type::kFloat:
+          os << a.f;
+          break;
+        case Attribute::Type::kString:
+          os << '"' << a.s << '"';
+          break;
         case Attribute::Type::kInts:
           os << "[";
           for (size_t i = 0; i < a.ints.size(); ++i) os << (i ? "," : "") << a.ints[i];
@@ -192,12 +207,17 @@ std::string print(const Graph& g) {
           for (size_t i = 0; i < a.floats.size(); ++i) os << (i ? "," : "") << a.floats[i];
           os << "]";
           break;
-        case Attribute::Type::kStrings: os << "[" << a.strings.size() << " strings]"; break;
-        case Attribute::Type::kTensor: os << "tensor" << shape_str(a.t->shape()); break;
+        case Attribute::Type::kStrings:
+          os << "[" << a.strings.size() << " strings]";
+          break;
+        case Attribute::Type::kTensor:
+          os << "tensor" << shape_str(a.t->shape());
+          break;
       }
     }
     os << " -> ";
-    for (size_t i = 0; i < n.outputs.size(); ++i) os << (i ? ", " : "") << value_str(g, n.outputs[i]);
+    for (size_t i = 0; i < n.outputs.size(); ++i)
+      os << (i ? ", " : "") << value_str(g, n.outputs[i]);
     os << "\n";
   }
   for (const auto& v : g.outputs) os << "output " << value_str(g, v.name) << "\n";

@@ -18,7 +18,8 @@ ElemType value_elem_type(int dt, const std::string& what) {
   if (dt == onnx::TensorProto::FLOAT) return ElemType::kFloat32;
   if (dt == onnx::TensorProto::INT64) return ElemType::kInt64;
   fail(ErrorKind::kUnsupported,
-       what + ": element type " + onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(dt)) +
+       what + ": element type " +
+           onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(dt)) +
            " is not supported (graph inputs and outputs must be float32 or int64)");
 }
 
@@ -44,10 +45,22 @@ Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string&
   Attribute r;
   using A = onnx::AttributeProto;
   switch (a.type()) {
-    case A::INT: r.type = Attribute::Type::kInt; r.i = a.i(); break;
-    case A::FLOAT: r.type = Attribute::Type::kFloat; r.f = a.f(); break;
-    case A::STRING: r.type = Attribute::Type::kString; r.s = a.s(); break;
-    case A::INTS: r.type = Attribute::Type::kInts; r.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case A::INT:
+      r.type = Attribute::Type::kInt;
+      r.i = a.i();
+      break;
+    case A::FLOAT:
+      r.type = Attribute::Type::kFloat;
+      r.f = a.f();
+      break;
+    case A::STRING:
+      r.type = Attribute::Type::kString;
+      r.s = a.s();
+      break;
+    case A::INTS:
+      r.type = Attribute::Type::kInts;
+      r.ints.assign(a.ints().begin(), a.ints().end());
+      break;
     case A::FLOATS:
       r.type = Attribute::Type::kFloats;
       r.floats.assign(a.floats().begin(), a.floats().end());
@@ -58,16 +71,19 @@ Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string&
       break;
     case A::TENSOR:
       r.type = Attribute::Type::kTensor;
-      r.t = std::make_shared<Tensor>(tensor_from_proto(a.t(), base_dir, what + " attribute '" + a.name() + "'"));
+      r.t = std::make_shared<Tensor>(
+          tensor_from_proto(a.t(), base_dir, what + " attribute '" + a.name() + "'"));
       break;
     default:
       fail(ErrorKind::kUnsupported, what + ": attribute '" + a.name() + "' has type " +
-                                        A::AttributeType_Name(a.type()) + ", which is not supported");
+                                        A::AttributeType_Name(a.type()) +
+                                        ", which is not supported");
   }
   return r;
 }
 
-std::shared_ptr<Graph> build(const onnx::ModelProto& m, const std::string& source, const std::string& base_dir) {
+std::shared_ptr<Graph> build(const onnx::ModelProto& m, const std::string& source,
+                             const std::string& base_dir) {
   if (!m.has_graph() || (m.graph().node_size() == 0 && m.graph().output_size() == 0)) {
     fail(ErrorKind::kParse, source + ": not an ONNX model (no graph)");
   }
@@ -80,8 +96,10 @@ std::shared_ptr<Graph> build(const onnx::ModelProto& m, const std::string& sourc
   }
 
   for (const auto& init : gp.initializer()) {
-    if (init.name().empty()) fail(ErrorKind::kInvalidModel, source + ": an initializer has no name");
-    g->initializers[init.name()] = tensor_from_proto(init, base_dir, source + ": initializer '" + init.name() + "'");
+    if (init.name().empty())
+      fail(ErrorKind::kInvalidModel, source + ": an initializer has no name");
+    g->initializers[init.name()] =
+        tensor_from_proto(init, base_dir, source + ": initializer '" + init.name() + "'");
   }
   for (const auto& in : gp.input()) {
     if (g->initializers.count(in.name())) continue;  // old-style files list initializers as inputs
@@ -127,7 +145,8 @@ std::shared_ptr<Graph> build(const onnx::ModelProto& m, const std::string& sourc
     std::string what = where(source, n.name, n.op_type);
     for (const auto& a : np.attribute()) {
       if (!a.ref_attr_name().empty()) {
-        fail(ErrorKind::kUnsupported, what + ": attribute references (function attributes) are not supported");
+        fail(ErrorKind::kUnsupported,
+             what + ": attribute references (function attributes) are not supported");
       }
       n.attrs[a.name()] = attribute_from_proto(a, base_dir, what);
     }
@@ -135,8 +154,8 @@ std::shared_ptr<Graph> build(const onnx::ModelProto& m, const std::string& sourc
   }
   if (!unsupported.empty()) {
     std::ostringstream os;
-    os << source << ": " << unsupported.size() << " unsupported op type" << (unsupported.size() > 1 ? "s" : "")
-       << ":";
+    os << source << ": " << unsupported.size() << " unsupported op type"
+       << (unsupported.size() > 1 ? "s" : "") << ":";
     for (const auto& [op, nodes] : unsupported) {
       os << " " << op << " (node" << (nodes.size() > 1 ? "s" : "") << " '" << nodes[0] << "'";
       if (nodes.size() > 1) os << " and " << nodes.size() - 1 << " more";
@@ -151,11 +170,13 @@ std::shared_ptr<Graph> build(const onnx::ModelProto& m, const std::string& sourc
   return g;
 }
 
-std::shared_ptr<Graph> parse(const std::string& bytes, const std::string& source, const std::string& base_dir) {
+std::shared_ptr<Graph> parse(const std::string& bytes, const std::string& source,
+                             const std::string& base_dir) {
   onnx::ModelProto m;
   if (bytes.empty()) fail(ErrorKind::kParse, source + ": the file is empty");
   if (!m.ParseFromString(bytes)) {
-    fail(ErrorKind::kParse, source + ": not a valid ONNX model (protobuf parsing failed; truncated or corrupt file?)");
+    fail(ErrorKind::kParse,
+         source + ": not a valid ONNX model (protobuf parsing failed; truncated or corrupt file?)");
   }
   return build(m, source, base_dir);
 }

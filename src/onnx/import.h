@@ -11,6 +11,7 @@
 namespace bitsmith {
 
 std::shared_ptr<Graph> load_model_file(const std::string& path);
-std::shared_ptr<Graph> load_model_bytes(const std::string& bytes, const std::string& source = "<bytes>");
+std::shared_ptr<Graph> load_model_bytes(const std::string& bytes,
+                                        const std::string& source = "<bytes>");
 
 }  // namespace bitsmith

@@ -21,16 +21,30 @@ using onnx::TensorProto;
 
 int elem_size(int dt) {
   switch (dt) {
-    case TensorProto::FLOAT: case TensorProto::INT32: case TensorProto::UINT32: return 4;
-    case TensorProto::DOUBLE: case TensorProto::INT64: case TensorProto::UINT64: return 8;
-    case TensorProto::INT16: case TensorProto::UINT16: case TensorProto::FLOAT16: return 2;
-    case TensorProto::INT8: case TensorProto::UINT8: case TensorProto::BOOL: return 1;
-    default: return 0;
+    case TensorProto::FLOAT:
+    case TensorProto::INT32:
+    case TensorProto::UINT32:
+      return 4;
+    case TensorProto::DOUBLE:
+    case TensorProto::INT64:
+    case TensorProto::UINT64:
+      return 8;
+    case TensorProto::INT16:
+    case TensorProto::UINT16:
+    case TensorProto::FLOAT16:
+      return 2;
+    case TensorProto::INT8:
+    case TensorProto::UINT8:
+    case TensorProto::BOOL:
+      return 1;
+    default:
+      return 0;
   }
 }
 
 // Reads [offset, offset+length) of an external data file that must lie in base_dir.
-std::string read_external(const TensorProto& p, const std::string& base_dir, const std::string& what) {
+std::string read_external(const TensorProto& p, const std::string& base_dir,
+                          const std::string& what) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
@@ -56,7 +70,8 @@ std::string read_external(const TensorProto& p, const std::string& base_dir, con
   in.seekg(0, std::ios::end);
   auto size = static_cast<int64_t>(in.tellg());
   if (offset < 0 || offset > size || (length >= 0 && offset + length > size)) {
-    bad(what, "external data range lies outside '" + file.string() + "' (" + std::to_string(size) + " bytes)");
+    bad(what, "external data range lies outside '" + file.string() + "' (" + std::to_string(size) +
+                  " bytes)");
   }
   if (length < 0) length = size - offset;
   std::string data(static_cast<size_t>(length), '\0');
@@ -76,29 +91,43 @@ T load_le(const char* p) {
 double raw_element(const std::string& raw, int dt, size_t i) {
   const char* p = raw.data() + i * static_cast<size_t>(elem_size(dt));
   switch (dt) {
-    case TensorProto::FLOAT: return load_le<float>(p);
-    case TensorProto::DOUBLE: return load_le<double>(p);
-    case TensorProto::INT32: return load_le<int32_t>(p);
-    case TensorProto::UINT32: return load_le<uint32_t>(p);
-    case TensorProto::INT16: return load_le<int16_t>(p);
-    case TensorProto::UINT16: return load_le<uint16_t>(p);
-    case TensorProto::INT8: return load_le<int8_t>(p);
-    case TensorProto::UINT8: case TensorProto::BOOL: return load_le<uint8_t>(p);
-    default: return 0;
+    case TensorProto::FLOAT:
+      return load_le<float>(p);
+    case TensorProto::DOUBLE:
+      return load_le<double>(p);
+    case TensorProto::INT32:
+      return load_le<int32_t>(p);
+    case TensorProto::UINT32:
+      return load_le<uint32_t>(p);
+    case TensorProto::INT16:
+      return load_le<int16_t>(p);
+    case TensorProto::UINT16:
+      return load_le<uint16_t>(p);
+    case TensorProto::INT8:
+      return load_le<int8_t>(p);
+    case TensorProto::UINT8:
+    case TensorProto::BOOL:
+      return load_le<uint8_t>(p);
+    default:
+      return 0;
   }
 }
 
-bool is_integer_type(int dt) { return dt != TensorProto::FLOAT && dt != TensorProto::DOUBLE; }
+bool is_integer_type(int dt) {
+  return dt != TensorProto::FLOAT && dt != TensorProto::DOUBLE;
+}
 
 }  // namespace
 
-Tensor tensor_from_proto(const TensorProto& p, const std::string& base_dir, const std::string& what) {
+Tensor tensor_from_proto(const TensorProto& p, const std::string& base_dir,
+                         const std::string& what) {
   const int dt = p.data_type();
   if (dt == TensorProto::FLOAT16 || dt == TensorProto::BFLOAT16 || dt == TensorProto::STRING ||
       elem_size(dt) == 0) {
-    fail(ErrorKind::kUnsupported, what + ": tensor data type " + std::to_string(dt) + " (" +
-                                      TensorProto::DataType_Name(static_cast<TensorProto::DataType>(dt)) +
-                                      ") is not supported");
+    fail(ErrorKind::kUnsupported,
+         what + ": tensor data type " + std::to_string(dt) + " (" +
+             TensorProto::DataType_Name(static_cast<TensorProto::DataType>(dt)) +
+             ") is not supported");
   }
   Shape shape(p.dims().begin(), p.dims().end());
   ElemType storage = is_integer_type(dt) ? ElemType::kInt64 : ElemType::kFloat32;
@@ -122,8 +151,8 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& base_dir, cons
   if (raw) {
     size_t want = count * static_cast<size_t>(elem_size(dt));
     if (raw->size() != want) {
-      bad(what, "holds " + std::to_string(raw->size()) + " bytes but shape " + shape_str(shape) + " needs " +
-                    std::to_string(want));
+      bad(what, "holds " + std::to_string(raw->size()) + " bytes but shape " + shape_str(shape) +
+                    " needs " + std::to_string(want));
     }
     if (dt == TensorProto::INT64 || dt == TensorProto::UINT64) {
       std::vector<int64_t> v(count);
@@ -137,10 +166,12 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& base_dir, cons
     }
     std::vector<double> d(count);
     for (size_t i = 0; i < count; ++i) d[i] = raw_element(*raw, dt, i);
-    if (dt == TensorProto::FLOAT) return Tensor::from_f32(shape, std::vector<float>(d.begin(), d.end()));
+    if (dt == TensorProto::FLOAT)
+      return Tensor::from_f32(shape, std::vector<float>(d.begin(), d.end()));
     // float64 data: keep it exact when float32 cannot hold it.
     bool fits = true;
-    for (double x : d) fits = fits && (std::isnan(x) || static_cast<double>(static_cast<float>(x)) == x);
+    for (double x : d)
+      fits = fits && (std::isnan(x) || static_cast<double>(static_cast<float>(x)) == x);
     if (fits) return Tensor::from_f32(shape, std::vector<float>(d.begin(), d.end()));
     std::vector<Exact> x(count);
     for (size_t i = 0; i < count; ++i) x[i] = Exact::from_double(d[i]);
@@ -149,14 +180,15 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& base_dir, cons
 
   auto check_count = [&](int have) {
     if (static_cast<size_t>(have) != count) {
-      bad(what, "holds " + std::to_string(have) + " values but shape " + shape_str(shape) + " needs " +
-                    std::to_string(count));
+      bad(what, "holds " + std::to_string(have) + " values but shape " + shape_str(shape) +
+                    " needs " + std::to_string(count));
     }
   };
   switch (dt) {
     case TensorProto::FLOAT:
       check_count(p.float_data_size());
-      return Tensor::from_f32(shape, std::vector<float>(p.float_data().begin(), p.float_data().end()));
+      return Tensor::from_f32(shape,
+                              std::vector<float>(p.float_data().begin(), p.float_data().end()));
     case TensorProto::DOUBLE: {
       check_count(p.double_data_size());
       std::vector<Exact> x;
@@ -165,13 +197,17 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& base_dir, cons
     }
     case TensorProto::INT64:
       check_count(p.int64_data_size());
-      return Tensor::from_i64(shape, std::vector<int64_t>(p.int64_data().begin(), p.int64_data().end()));
-    case TensorProto::UINT64: case TensorProto::UINT32:
+      return Tensor::from_i64(shape,
+                              std::vector<int64_t>(p.int64_data().begin(), p.int64_data().end()));
+    case TensorProto::UINT64:
+    case TensorProto::UINT32:
       check_count(p.uint64_data_size());
-      return Tensor::from_i64(shape, std::vector<int64_t>(p.uint64_data().begin(), p.uint64_data().end()));
+      return Tensor::from_i64(shape,
+                              std::vector<int64_t>(p.uint64_data().begin(), p.uint64_data().end()));
     default:
       check_count(p.int32_data_size());
-      return Tensor::from_i64(shape, std::vector<int64_t>(p.int32_data().begin(), p.int32_data().end()));
+      return Tensor::from_i64(shape,
+                              std::vector<int64_t>(p.int32_data().begin(), p.int32_data().end()));
   }
 }
 

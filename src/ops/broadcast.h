@@ -20,7 +20,8 @@ Shape broadcast_shape(const std::vector<Shape>& shapes);
 template <size_t N, class Fn>
 void for_each_broadcast(const Shape& out, const std::array<const Shape*, N>& ins, Fn&& fn) {
   const size_t rank = out.size();
-  std::array<std::vector<int64_t>, N> step;  // stride of input k along output dim d (0 if broadcast)
+  std::array<std::vector<int64_t>, N>
+      step;  // stride of input k along output dim d (0 if broadcast)
   for (size_t k = 0; k < N; ++k) {
     const Shape& s = *ins[k];
     Shape st = strides_of(s);

@@ -85,7 +85,8 @@ TEST(Import, LoadsAndRunsWithFreeBatch) {
   feeds["x"] = Tensor::from_f32({2, 4}, {0.2f, 0.25f, -0.75f, 100.f, -100.f, 0.74f, 0.76f, -0.25f});
   for (Mode mode : {Mode::kFloat, Mode::kExact}) {
     auto out = execute(*g, feeds, {mode, false, false});
-    EXPECT_EQ(out.at("y").f32(), (std::vector<float>{0.0f, 0.0f, -1.0f, 3.5f, -4.0f, 0.5f, 1.0f, -0.0f}));
+    EXPECT_EQ(out.at("y").f32(),
+              (std::vector<float>{0.0f, 0.0f, -1.0f, 3.5f, -4.0f, 0.5f, 1.0f, -0.0f}));
   }
 }
 
@@ -134,7 +135,8 @@ TEST(Import, AbsurdShapeIsRefusedWithoutAllocating) {
   EXPECT_NE(msg.find("initializer 'huge'"), std::string::npos) << msg;
 
   auto m2 = quant_relu_model();
-  auto* shp = m2.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  auto* shp =
+      m2.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
   shp->mutable_dim(1)->set_dim_value(1000000000000);
   msg = error_of(bytes_of(m2));
   EXPECT_NE(msg.find("elements"), std::string::npos) << msg;
@@ -159,7 +161,8 @@ TEST(Import, ExternalDataMustStayInsideTheModelFolder) {
     load_model_file((dir / "model" / "m.onnx").string());
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("outside the model's folder"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("outside the model's folder"), std::string::npos)
+        << e.what();
   }
   loc->set_value("w.bin");
   {
