@@ -6,7 +6,7 @@ SOURCES := $(shell find src tools python include tests/cpp tests/fuzz -type f -n
 SAN_CXX ?= clang++
 FUZZ_SECONDS ?= 30
 
-.PHONY: setup build test test-cpp test-asan test-fuzz test-python demo bench format clean
+.PHONY: setup build test test-format test-cpp test-asan test-fuzz test-python demo bench format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,7 +23,11 @@ $(BUILD)/.stamp: $(SOURCES) .stamps/venv
 
 build: setup $(BUILD)/.stamp
 
-test: build test-cpp test-asan test-fuzz test-python
+test: build test-format test-cpp test-asan test-fuzz test-python
+
+# Every C++ file must be as clang-format writes it.
+test-format: setup
+	@git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
 
 test-cpp: build
 	@cd $(BUILD) && ctest --output-on-failure -j2
@@ -55,7 +59,7 @@ bench: build
 	@$(PY) bench/bench_reference.py
 
 format:
-	@clang-format -i $$(find src tools tests -name '*.cc' -o -name '*.h')
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf build
