@@ -22,3 +22,34 @@ __version__ = _core.__version__
 
 # The error classes are listed once, in _errors.__all__.
 __all__ = ["load", "Model", "TensorInfo", *_errors.__all__, "__version__"]
+
+
+def export_qonnx(model, example_input, path, **kwargs):
+    """Writes a bitsmith.nn model as QONNX; see bitsmith.export.export_qonnx (imports torch)."""
+    from .export import export_qonnx as _export
+
+    return _export(model, example_input, path, **kwargs)
+
+
+__all__.append("export_qonnx")
+
+# The PyTorch front imports torch; `import bitsmith` alone must stay light, so these
+# names load on first use.
+_LAZY = {
+    "QuantizationConfig": "model_quantizer",
+    "ModelQuantizer": "model_quantizer",
+    "calibrate": "model_quantizer",
+    "export_qonnx": "export",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "freeze":
+        from .nn import freeze
+
+        return freeze
+    raise AttributeError(f"module 'bitsmith' has no attribute {name!r}")
