@@ -24,17 +24,8 @@ __version__ = _core.__version__
 __all__ = ["load", "Model", "TensorInfo", *_errors.__all__, "__version__"]
 
 
-def export_qonnx(model, example_input, path, **kwargs):
-    """Writes a bitsmith.nn model as QONNX; see bitsmith.export.export_qonnx (imports torch)."""
-    from .export import export_qonnx as _export
-
-    return _export(model, example_input, path, **kwargs)
-
-
-__all__.append("export_qonnx")
-
 # The PyTorch front imports torch; `import bitsmith` alone must stay light, so these
-# names load on first use.
+# names load on first use (module __getattr__, PEP 562).
 _LAZY = {
     "QuantizationConfig": "model_quantizer",
     "ModelQuantizer": "model_quantizer",
@@ -53,3 +44,6 @@ def __getattr__(name):
 
         return freeze
     raise AttributeError(f"module 'bitsmith' has no attribute {name!r}")
+
+
+__all__ += [*_LAZY, "freeze"]

@@ -14,6 +14,7 @@ pytest.importorskip("bitsmith._core")
 F = torch.nn.functional
 
 import bitsmith.nn as bn  # noqa: E402
+from bitsmith import fake_quant as FQ  # noqa: E402
 from bitsmith.quant import BipolarQuant, IntQuant  # noqa: E402
 
 S_X, S_W = 2.0**-5, 2.0**-6
@@ -139,6 +140,14 @@ def test_quantizer_state():
     q.calibrating = False
     q(rnd(10, seed=5, scale=100.0))  # eval, not calibrating: statistics stay
     assert torch.equal(q.scale, s)
+    pq = bn.Quantizer(IntQuant(bits=8, scale_stats="percentile", percentile=90.0))
+    pq.calibrating = True
+    small, big = rnd(100, scale=0.5), rnd(100, seed=2, scale=2.0)
+    pq(small)
+    assert torch.equal(pq.scale, FQ.compute_scale(small, pq.spec)[0])
+    pq(big)
+    pq(small)  # the widest scale stays
+    assert torch.equal(pq.scale, FQ.compute_scale(big, pq.spec)[0])
     learned = bn.Quantizer(IntQuant(bits=4, learned_scale=True))
     assert [n for n, _ in learned.named_parameters()] == ["scale"]
     y = learned(rnd(8, scale=2.0))
@@ -162,6 +171,14 @@ def test_weight_freeze_and_from_float():
     x = torch.from_numpy(ref_q(rnd(2, 6).numpy(), S_X, 8).astype(np.float32))
     ref = F.linear(x.double(), t64(ref_q(q.weight.detach().numpy(), s, 4)), q.bias.detach().double())
     assert torch.equal(q(x), ref.float())
+
+
+def test_qat_step_gradients():
+    layer = bn.QuantLinear(6, 3, weight_quant=IntQuant(bits=4, learned_scale=True),
+                           input_quant=IntQuant(bits=8, learned_scale=True), bias_quant="int32")
+    layer(rnd(4, 6)).pow(2).sum().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and bool(torch.isfinite(p.grad).all()), name
 
 
 def test_int32_bias_needs_input_quant():

@@ -58,6 +58,7 @@ class Quantizer(nn.Module):
     # -- statistics ---------------------------------------------------------
     def _observe(self, x: torch.Tensor) -> None:
         with torch.no_grad():
+            had = self.has_stats
             self.min_val.copy_(torch.minimum(self.min_val, x.detach().min().float()))
             self.max_val.copy_(torch.maximum(self.max_val, x.detach().max().float()))
             if self.spec.scale_stats == "minmax":
@@ -65,8 +66,8 @@ class Quantizer(nn.Module):
                 s, z = FQ.compute_scale(torch.stack([self.min_val, self.max_val]), self.spec)
             else:
                 s, z = FQ.compute_scale(x, self.spec)
-                if self.has_stats:
-                    s = torch.maximum(s, self.scale)  # keeps the widest range
+                if had and not bool(s > self.scale):
+                    return  # keeps the widest range (and its zero point)
             self.scale.copy_(s)
             if z is not None:
                 self.zero_point.copy_(z)
