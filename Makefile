@@ -57,6 +57,7 @@ demo: build
 
 bench: build
 	@$(PY) bench/bench_reference.py
+	@$(PY) bench/bench_qat.py
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

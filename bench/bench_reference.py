@@ -296,6 +296,9 @@ def render(rows, agreements, notes, args, recipe_lines):
     return buf.getvalue()
 
 
+QAT_SECTION = "## QAT training step"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="about 0.2 s per row instead of 1 s")
@@ -340,7 +343,11 @@ def main():
     if not args.no_markdown:
         out = Path(args.markdown)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        # Other benchmarks own later "## ..." sections (bench_qat.py: "## QAT training
+        # step"); keep them.
+        old = out.read_text() if out.exists() else ""
+        kept = old[old.index(QAT_SECTION):] if QAT_SECTION in old else ""
+        out.write_text(text.rstrip("\n") + ("\n\n" + kept if kept else "\n"))
         print(f"wrote {os.path.relpath(out)}")
     return 0
 

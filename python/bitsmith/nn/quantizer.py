@@ -9,7 +9,9 @@ Where the scale comes from (docs/export.md, "Quantizers"):
 - an *activation* quantizer keeps running min/max buffers, updated while ``calibrating``
   is set or the module is training; the scale is the spec's statistic of that range
   (percentile and MSE keep the largest scale any batch gave).
-Statistics are buffers, so DDP broadcasts them with the parameters.
+Under DDP the statistics are reduced across ranks at each observation (one collective per
+batch: every rank must calibrate on the same number of batches), and a lazily initialised
+learned scale takes rank 0's value, so all ranks keep identical scales.
 """
 
 from __future__ import annotations
@@ -59,13 +61,17 @@ class Quantizer(nn.Module):
     def _observe(self, x: torch.Tensor) -> None:
         with torch.no_grad():
             had = self.has_stats
-            self.min_val.copy_(torch.minimum(self.min_val, x.detach().min().float()))
-            self.max_val.copy_(torch.maximum(self.max_val, x.detach().max().float()))
+            # Under DDP every rank sees its own shard of the batch; reducing the batch's
+            # range across ranks keeps the statistics (and so the scales) identical.
+            mm = _all_reduce_max(torch.stack([-x.detach().min().float(), x.detach().max().float()]))
+            self.min_val.copy_(torch.minimum(self.min_val, -mm[0]))
+            self.max_val.copy_(torch.maximum(self.max_val, mm[1]))
             if self.spec.scale_stats == "minmax":
                 # max|x| (or min and max) of the whole range seen so far.
                 s, z = FQ.compute_scale(torch.stack([self.min_val, self.max_val]), self.spec)
             else:
                 s, z = FQ.compute_scale(x, self.spec)
+                s, z = _widest_across_ranks(s, z)
                 if had and not bool(s > self.scale):
                     return  # keeps the widest range (and its zero point)
             self.scale.copy_(s)
@@ -89,6 +95,12 @@ class Quantizer(nn.Module):
             self.scale.copy_(s.reshape(self.scale.shape) if s.numel() == self.scale.numel() else s)
             if z is not None:
                 self.zero_point.copy_(z)
+            # DDP broadcast parameters when it wrapped the model, before this lazy
+            # initialisation: take rank 0's start so every rank trains the same scale.
+            if _distributed():
+                torch.distributed.broadcast(self.scale.data, 0)
+                if self.zero_point is not None:
+                    torch.distributed.broadcast(self.zero_point, 0)
             self.initialized.fill_(True)
 
     def current_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -131,6 +143,29 @@ class Quantizer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.spec!r}, dynamic={self.dynamic}"
+
+
+def _distributed() -> bool:
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _all_reduce_max(t: torch.Tensor) -> torch.Tensor:
+    if _distributed():
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return t
+
+
+def _widest_across_ranks(s: torch.Tensor, z: Optional[torch.Tensor]):
+    """The (scale, zero point) of the rank whose batch gave the widest scale."""
+    if not _distributed():
+        return s, z
+    world = torch.distributed.get_world_size()
+    pair = torch.stack([s.reshape(()), torch.zeros(()) if z is None else z.reshape(()).float()])
+    pairs = [torch.empty_like(pair) for _ in range(world)]
+    torch.distributed.all_gather(pairs, pair)
+    best = max(pairs, key=lambda p: float(p[0]))
+    return best[0].reshape(s.shape), None if z is None else best[1].reshape(z.shape).to(z.dtype)
 
 
 def make_quantizer(spec, **kw) -> Optional[Quantizer]:
