@@ -149,17 +149,24 @@ def _int_range(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
 # (before any final rounding), and the mask of elements that were not clamped.
 
 
+def _int_inside(t, bits, signed, narrow):
+    """Where the straight-through gradient passes: t = x/s + z inside the clamp range."""
+    if bits == 1 and signed:
+        return t.abs() <= 1
+    lo, hi = _int_range(bits, signed, narrow)
+    return (t >= lo) & (t <= hi)
+
+
 def _int_levels(x, scale, zero_point, bits, signed, narrow, rounding):
     t = x / scale
     t = t + zero_point
+    inside = _int_inside(t, bits, signed, narrow)
     if bits == 1 and signed:
         # QONNX keeps signed 1-bit as bipolar: no clamp and no rounding.
         one = torch.ones_like(t)
         q = torch.where(t >= 0, one, -one)
-        inside = t.abs() <= 1
     else:
         lo, hi = _int_range(bits, signed, narrow)
-        inside = (t >= lo) & (t <= hi)
         q = _round(torch.clamp(t, lo, hi), rounding)
     return q, inside
 
@@ -256,6 +263,13 @@ def _int_backward(ctx, grad):
 
 
 def _int_grads(ctx, grad, x, scale, zero_point, bits, signed, narrow, rounding):
+    if not (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+        # Only x needs a gradient (fixed or statistics-based scales, the common case):
+        # the clipped straight-through mask is all it takes, no levels.
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        inside = _int_inside(x / scale + zero_point, bits, signed, narrow)
+        return _sum_to(torch.where(inside, grad, 0.0), x.shape), None, None
     q, inside = _int_levels(x, scale, zero_point, bits, signed, narrow, rounding)
     return _grads_from_levels(ctx, grad, x, scale, zero_point, q, inside)
 
@@ -264,7 +278,7 @@ def _grads_from_levels(ctx, grad, x, scale, zero_point, q, inside):
     level = q - zero_point
     gx = gs = gz = None
     if ctx.needs_input_grad[0]:
-        gx = _sum_to(torch.where(inside, grad, torch.zeros_like(grad)), x.shape)
+        gx = _sum_to(torch.where(inside, grad, 0.0), x.shape)
     if ctx.needs_input_grad[1]:
         ds = torch.where(inside, level - x / scale, level)
         gs = _sum_to(grad * ds, scale.shape)
@@ -379,7 +393,7 @@ def _float_backward(ctx, grad):
     c, inside = _float_levels(x, scale, *ctx.args)
     gx = gs = None
     if ctx.needs_input_grad[0]:
-        gx = _sum_to(torch.where(inside, grad, torch.zeros_like(grad)), x.shape)
+        gx = _sum_to(torch.where(inside, grad, 0.0), x.shape)
     if ctx.needs_input_grad[1]:
         u = (x / scale).double()
         # Where a non-saturating format overflowed to inf or NaN there is no gradient.
@@ -437,7 +451,7 @@ def _unit_backward(ctx, grad):
     inside = u.abs() <= 1
     gx = gs = None
     if ctx.needs_input_grad[0]:
-        gx = _sum_to(torch.where(inside, grad, torch.zeros_like(grad)), x.shape)
+        gx = _sum_to(torch.where(inside, grad, 0.0), x.shape)
     if ctx.needs_input_grad[1]:
         level = y / scale  # exactly -1, 0 or +1
         gs = _sum_to(grad * torch.where(inside, level - u, level), scale.shape)
