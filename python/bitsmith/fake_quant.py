@@ -241,6 +241,13 @@ def int_quant(
     """QONNX Quant in float32: ``y = (R(clamp(x/s + z, min, max)) - z) * s``."""
     _check_f32("int_quant", x=x, scale=scale, zero_point=zero_point)
     if _use_core(x, scale, zero_point):
+        x = x.detach().contiguous()
+        if _out_shape(x, scale, zero_point) == x.shape:  # the usual case: no copies at all
+            out = torch.empty_like(x, memory_format=torch.contiguous_format)
+            _core.int_quant_into(x.numpy(), scale.detach().contiguous().numpy(),
+                                 zero_point.detach().contiguous().numpy(), out.numpy(), bits, signed, narrow,
+                                 rounding)
+            return out
         y = _core.int_quant(_np(x), _np(scale), _np(zero_point), bits, signed, narrow, rounding, exact=False)
         return torch.from_numpy(np.ascontiguousarray(y))
     return _int_quant_torch(x, scale, zero_point, bits, signed, narrow, rounding)

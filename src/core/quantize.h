@@ -71,20 +71,25 @@ struct IntQuantAttrs {
 // IntQuant (QONNX Quant) in float meaning, computed in precision F the way the
 // qonnx reference computes it in numpy (F is double when numpy promotes, e.g.
 // int64 zero points). Signed 1-bit means bipolar: no clamp, no rounding.
+// `r` is int_range(bits, a.is_signed, a.narrow), computed once by loops over many elements.
 template <class F>
-F int_quant_float(F x, F scale, F zero_point, int bits, const IntQuantAttrs& a) {
+F int_quant_float(F x, F scale, F zero_point, int bits, const IntQuantAttrs& a, IntRange r) {
   F t = x / scale;
   t = t + zero_point;
   if (bits == 1 && a.is_signed) {
     t = t >= F(0) ? F(1) : F(-1);
   } else {
-    IntRange r = int_range(bits, a.is_signed, a.narrow);
     F hi = static_cast<F>(r.max), lo = static_cast<F>(r.min);
     if (t > hi) t = hi;
     if (t < lo) t = lo;
     t = round_float(t, a.mode);
   }
   return (t - zero_point) * scale;
+}
+
+template <class F>
+F int_quant_float(F x, F scale, F zero_point, int bits, const IntQuantAttrs& a) {
+  return int_quant_float(x, scale, zero_point, bits, a, int_range(bits, a.is_signed, a.narrow));
 }
 
 // IntQuant in exact meaning: t = x/scale + zero_point, clamp, round, (q - z) * scale.

@@ -102,6 +102,38 @@ nb::object int_quant(nb::handle x, nb::handle scale, nb::handle zero_point, int 
   return vector_to_numpy(std::move(y), q.out);
 }
 
+// The PyTorch fake-quant forward: float meaning (qonnx's float32 arithmetic), written
+// straight into `out` (a view of a torch tensor) without copies. x and out are
+// C-contiguous with one shape; scale and zero point broadcast to it.
+using F32In = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+using F32Out = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
+
+void int_quant_into(F32In x, F32In scale, F32In zero_point, F32Out out, int bits, bool is_signed,
+                    bool narrow, const std::string& rounding_mode) {
+  Shape xs(x.ndim()), ss(scale.ndim()), zs(zero_point.ndim()), os(out.ndim());
+  for (size_t d = 0; d < x.ndim(); ++d) xs[d] = static_cast<int64_t>(x.shape(d));
+  for (size_t d = 0; d < scale.ndim(); ++d) ss[d] = static_cast<int64_t>(scale.shape(d));
+  for (size_t d = 0; d < zero_point.ndim(); ++d) zs[d] = static_cast<int64_t>(zero_point.shape(d));
+  for (size_t d = 0; d < out.ndim(); ++d) os[d] = static_cast<int64_t>(out.shape(d));
+  if (broadcast_shape({xs, ss, zs}) != xs || os != xs) {
+    fail(ErrorKind::kInput, "int_quant_into: out must have x's shape " + shape_str(xs) +
+                                " and scale/zero point must broadcast to it");
+  }
+  IntQuantAttrs a{is_signed, narrow, parse_rounding_mode(rounding_mode)};
+  IntRange r = int_range(bits, is_signed, narrow);
+  const float *xp = x.data(), *sp = scale.data(), *zp = zero_point.data();
+  float* yp = out.data();
+  nb::gil_scoped_release release;
+  if (scale.size() == 1 && zero_point.size() == 1) {  // per-tensor: one tight loop
+    const float s = sp[0], z = zp[0];
+    for (size_t i = 0; i < x.size(); ++i) yp[i] = int_quant_float<float>(xp[i], s, z, bits, a, r);
+    return;
+  }
+  for_each_broadcast<3>(xs, {&xs, &ss, &zs}, [&](int64_t o, const std::array<int64_t, 3>& p) {
+    yp[o] = int_quant_float<float>(xp[p[0]], sp[p[1]], zp[p[2]], bits, a, r);
+  });
+}
+
 nb::object int_quant_level(nb::handle x, nb::handle scale, nb::handle zero_point, int bits,
                            bool is_signed, bool narrow, const std::string& rounding_mode) {
   QuantArgs q = quant_args(x, scale, zero_point, bits, is_signed, narrow, rounding_mode);
@@ -168,6 +200,10 @@ void bind_quantize(nb::module_& m) {
         nb::arg("bits"), nb::arg("signed"), nb::arg("narrow"), nb::arg("rounding_mode"),
         nb::arg("exact") = true,
         "QONNX Quant on broadcast float32 arrays (exact=False: qonnx's float32 arithmetic).");
+  m.def("int_quant_into", &int_quant_into, nb::arg("x"), nb::arg("scale"), nb::arg("zero_point"),
+        nb::arg("out"), nb::arg("bits"), nb::arg("signed"), nb::arg("narrow"),
+        nb::arg("rounding_mode"),
+        "QONNX Quant in float meaning, written into out (C-contiguous, x's shape) without copies.");
   m.def("int_quant_level", &int_quant_level, nb::arg("x"), nb::arg("scale"), nb::arg("zero_point"),
         nb::arg("bits"), nb::arg("signed"), nb::arg("narrow"), nb::arg("rounding_mode"),
         "The integer level q of QONNX Quant, as int64.");
