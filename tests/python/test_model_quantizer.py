@@ -98,3 +98,36 @@ def test_import_bitsmith_does_not_import_torch():
     import subprocess, sys
     code = "import sys, bitsmith; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class ConvBn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.bn(self.conv(x))), 1))
+
+
+def test_batchnorm_after_a_quantized_layer_is_folded_in_the_graph(tmp_path):
+    torch.manual_seed(2)
+    model = ConvBn()
+    with torch.no_grad():  # a BatchNorm that does something
+        model.bn.running_mean.uniform_(-0.2, 0.2)
+        model.bn.running_var.uniform_(0.5, 2.0)
+        model.bn.weight.uniform_(0.5, 1.5)
+    model.eval()
+    cfg = bitsmith.QuantizationConfig(weight=IntQuant(bits=8), activation=IntQuant(bits=8, signed=False))
+    q = bitsmith.ModelQuantizer(cfg).quantize_model(model, calib_data=loader((3, 8, 8)))
+    folded = qnn.fold_batchnorm(q)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in q.modules())  # the original is untouched
+    x = loader((3, 8, 8), n=1, seed=9)[0]
+    path = tmp_path / "convbn.onnx"
+    bitsmith.export_qonnx(q.eval(), x, str(path))  # refused before graph folding existed
+    engine = bitsmith.load(str(path))
+    out = engine(x.numpy(), mode="float")
+    ref = folded.eval()(x).detach().numpy()
+    assert out.shape == ref.shape and (out.argmax(1) == ref.argmax(1)).all()

@@ -34,10 +34,12 @@ def _fold_into(layer: nn.Module, bn: nn.Module, path: str) -> None:
 
 
 def fold_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:
-    """Folds each BatchNorm that directly follows a quantized Conv/Linear inside an nn.Sequential
-    into that layer's float weight and bias (the weight is quantized after folding, so the
+    """Folds each BatchNorm that directly follows a quantized Conv/Linear (inside an nn.Sequential,
+    or anywhere in a torch.fx GraphModule such as ModelQuantizer returns) into that layer's float weight and bias (the weight is quantized after folding, so the
     folded model is what export writes). Returns the folded copy (or model when inplace)."""
     m = model if inplace else copy.deepcopy(model)
+    if isinstance(m, torch.fx.GraphModule):
+        _fold_in_graph(m)
     for name, seq in m.named_modules():
         if not isinstance(seq, nn.Sequential):
             continue
@@ -48,6 +50,25 @@ def fold_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:
                 _fold_into(prev, cur, f"{name}.{a}" if name else a)
                 seq._modules[b] = nn.Identity()
     return m
+
+
+def _fold_in_graph(gm: "torch.fx.GraphModule") -> None:
+    """The graph form: a BatchNorm node whose only input is a quantized layer used by it alone."""
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), _BN):
+            continue
+        prev = node.args[0] if node.args else None
+        if getattr(prev, "op", None) != "call_module" or len(prev.users) != 1:
+            continue
+        layer = gm.get_submodule(prev.target)
+        if not isinstance(layer, _QuantWeightMixin):
+            continue
+        _fold_into(layer, gm.get_submodule(node.target), prev.target)
+        node.replace_all_uses_with(prev)
+        gm.graph.erase_node(node)
+    gm.graph.lint()
+    gm.recompile()
+    gm.delete_all_unused_submodules()
 
 
 def freeze(model: nn.Module) -> nn.Module:
