@@ -51,7 +51,12 @@ void matmul_f32(const std::vector<float>& a, View av, const std::vector<float>& 
     // k-outer order keeps the B row contiguous; each output still sums over k in order.
     for (int64_t k = 0; k < d.k; ++k) {
       double x = a[av.at(m, k)];
-      for (int64_t n = 0; n < d.n; ++n) row[n] += x * static_cast<double>(b[bv.at(k, n)]);
+      if (bv.cs == 1) {  // the usual layout: a contiguous row the compiler vectorizes
+        const float* brow = b.data() + bv.at(k, 0);
+        for (int64_t n = 0; n < d.n; ++n) row[n] += x * static_cast<double>(brow[n]);
+      } else {
+        for (int64_t n = 0; n < d.n; ++n) row[n] += x * static_cast<double>(b[bv.at(k, n)]);
+      }
     }
   }
 }
