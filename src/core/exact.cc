@@ -300,7 +300,7 @@ struct ExactImpl {
     if (l > 128) overflow();
     if (l < -1) return x.num_ < 0 ? -1 : 0;  // |value| < 1/2
     Wide w = wide(x);
-    // The shifts are bounded by the operands' sizes given the lead checks above.
+    // The shifts are bounded by the operands' sizes, given the leading checks above.
     if (w.exp >= 0) {
       mpz_mul_2exp(w.num.get(), w.num.get(), static_cast<mp_bitcnt_t>(w.exp));
     } else {

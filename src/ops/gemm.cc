@@ -7,7 +7,7 @@
 // boundaries whose size depends on the shapes and the thread count, and uses other
 // kernels when M or N is 1, so no one fixed order reproduces it; its results differ
 // from these in the last bits of most sums (more where terms cancel). The
-// order-free double sum is the documented choice (common brief).
+// order-free double sum is the documented choice (docs/semantics.md).
 //
 // Exact mode is the reference: sums of exact products, never rounded. Three tiers
 // give the same values at different speeds (see ExactOperand): when each operand
