@@ -84,31 +84,24 @@ static void check_data(const Shape& shape, size_t n, ElemType t) {
   }
 }
 
+template <class T>
+Tensor Tensor::from_vector(Shape shape, std::vector<T> data) {
+  check_data(shape, data.size(), elem_type_of<T>());
+  Tensor t;
+  t.type_ = elem_type_of<T>();
+  t.shape_ = std::move(shape);
+  t.data<T>() = std::move(data);
+  return t;
+}
+
 Tensor Tensor::from_f32(Shape shape, std::vector<float> data) {
-  check_data(shape, data.size(), ElemType::kFloat32);
-  Tensor t;
-  t.type_ = ElemType::kFloat32;
-  t.shape_ = std::move(shape);
-  t.f_ = std::move(data);
-  return t;
+  return from_vector(std::move(shape), std::move(data));
 }
-
 Tensor Tensor::from_i64(Shape shape, std::vector<int64_t> data) {
-  check_data(shape, data.size(), ElemType::kInt64);
-  Tensor t;
-  t.type_ = ElemType::kInt64;
-  t.shape_ = std::move(shape);
-  t.i_ = std::move(data);
-  return t;
+  return from_vector(std::move(shape), std::move(data));
 }
-
 Tensor Tensor::from_exact(Shape shape, std::vector<Exact> data) {
-  check_data(shape, data.size(), ElemType::kExact);
-  Tensor t;
-  t.type_ = ElemType::kExact;
-  t.shape_ = std::move(shape);
-  t.x_ = std::move(data);
-  return t;
+  return from_vector(std::move(shape), std::move(data));
 }
 
 static int64_t float_to_int(double v) {

@@ -92,6 +92,9 @@ class Tensor {
   }
 
  private:
+  template <class T>
+  static Tensor from_vector(Shape shape, std::vector<T> data);
+
   ElemType type_ = ElemType::kFloat32;
   Shape shape_;
   std::vector<float> f_;
