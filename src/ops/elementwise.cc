@@ -34,21 +34,9 @@ namespace {
 
 enum class Arith { kAdd, kSub, kMul, kDiv };
 
-float apply(Arith op, float a, float b) {
-  switch (op) {
-    case Arith::kAdd:
-      return a + b;
-    case Arith::kSub:
-      return a - b;
-    case Arith::kMul:
-      return a * b;
-    case Arith::kDiv:
-      break;
-  }
-  return a / b;
-}
-
-Exact apply(Arith op, const Exact& a, const Exact& b) {
+// float32 (IEEE, as onnxruntime) or Exact: the same four operators.
+template <class T>
+T apply(Arith op, const T& a, const T& b) {
   switch (op) {
     case Arith::kAdd:
       return a + b;
