@@ -46,8 +46,10 @@ test-fuzz: setup build/asan/.stamp
 	@mkdir -p build/asan/corpus
 	@cp examples/*.onnx tests/fuzz/seeds/* build/asan/corpus/ 2>/dev/null || true
 	@echo "[fuzz] loader for $(FUZZ_SECONDS) s"
-	@build/asan/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -max_len=65536 \
-	  -print_final_stats=1 build/asan/corpus 2>&1 | tail -n 4
+	@bash -o pipefail -c 'build/asan/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	  -max_len=65536 -print_final_stats=1 -artifact_prefix=build/asan/ build/asan/corpus 2>&1 | tail -n 12'
+	@for f in tests/fuzz/seeds/*; do build/asan/fuzz_loader "$$f" > /dev/null 2>&1 || \
+	  { echo "[fuzz] regression input $$f fails"; build/asan/fuzz_loader "$$f"; exit 1; }; done
 
 test-python: build
 	@$(PY) -m pytest -q tests/python

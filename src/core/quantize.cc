@@ -66,7 +66,9 @@ const Exact kHalf = Exact::make(1, 1, -1);
 // (2^-1074 + 3), while comparing u with integers minus z never does.
 i128 floor_of_sum(const Exact& u, const Exact& z) {
   if (z.is_zero()) return u.floor();
-  auto c = static_cast<i128>(std::floor(u.to_double() + z.to_double()));
+  double d = std::floor(u.to_double() + z.to_double());
+  if (!std::isfinite(d)) return (u + z).floor();  // beyond double's range: the exact sum
+  auto c = static_cast<i128>(d);
   while (u < Exact::from_int(c) - z) --c;
   while (u >= Exact::from_int(c + 1) - z) ++c;
   return c;
@@ -108,6 +110,13 @@ i128 round_sum(const Exact& u, const Exact& z, RoundingMode mode) {
 // Clamps u + z to the integer range, then rounds; bounds are integers, so
 // clamping first equals rounding first. u must not be NaN.
 i128 clamp_round(const Exact& u, const Exact& z, int bits, const IntQuantAttrs& a) {
+  if (!u.is_finite() || !z.is_finite()) {
+    Exact t = u + z;  // NaN or an infinity: the sum is cheap and exact
+    if (t.is_nan()) throw ExactOverflow("the quantizer input x/scale + zero_point is NaN");
+    if (bits == 1 && a.is_signed) return t.sign() >= 0 ? 1 : -1;
+    IntRange r = int_range(bits, a.is_signed, a.narrow);
+    return t.sign() > 0 ? r.max : r.min;
+  }
   if (bits == 1 && a.is_signed) return u >= -z ? 1 : -1;
   IntRange r = int_range(bits, a.is_signed, a.narrow);
   if (u > Exact::from_int(r.max) - z) return r.max;
@@ -208,7 +217,9 @@ Exact int_quant_exact(const Exact& x, const Exact& scale, const Exact& zero_poin
   i128 level;
   if (!filtered_level(x, scale, zero_point, bits, a, level)) {
     Exact u = x / scale;
-    if (u.is_nan()) return Exact::nan();
+    if (u.is_nan() || ((!u.is_finite() || !zero_point.is_finite()) && (u + zero_point).is_nan())) {
+      return Exact::nan();
+    }
     level = clamp_round(u, zero_point, bits, a);
   }
   return (Exact::from_int(level) - zero_point) * scale;

@@ -489,3 +489,21 @@ TEST(Trunc, V2BoundsInFloat32ForWideBitWidths) {
 
 }  // namespace
 }  // namespace bitsmith
+
+namespace bitsmith {
+namespace {
+
+// Found by the loader fuzzer: a NaN or infinite zero point reached the rounding
+// code, which converted NaN to an integer. NaN must give NaN, infinities clamp.
+TEST(QuantizeSpecials, NonFiniteZeroPoints) {
+  IntQuantAttrs a{true, false, RoundingMode::kHalfEven};
+  Exact one = Exact::from_int(1), x = Exact::from_double(0.3);
+  EXPECT_TRUE(int_quant_exact(x, one, Exact::nan(), 4, a).is_nan());
+  EXPECT_EQ(int_quant_level_exact(x, one, Exact::inf(false), 4, a), 7);
+  EXPECT_EQ(int_quant_level_exact(x, one, Exact::inf(true), 4, a), -8);
+  EXPECT_TRUE(int_quant_exact(Exact::inf(false), one, Exact::inf(true), 4, a).is_nan());
+  EXPECT_THROW(int_quant_level_exact(Exact::nan(), one, Exact(), 4, a), ExactOverflow);
+}
+
+}  // namespace
+}  // namespace bitsmith
