@@ -33,6 +33,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from machine import cpu_model
+
 warnings.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## QAT training step"
@@ -100,18 +102,6 @@ class Trainer:
         return (time.perf_counter() - t0) / steps
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return cpu
-
-
 def write_section(path: Path, text: str) -> None:
     """Replaces the QAT section (up to the next '## ' heading) or appends it."""
     old = path.read_text() if path.exists() else ""
@@ -177,7 +167,7 @@ def main() -> None:
         "file: run bench_qat.py after it.)",
         "",
         f"- date: {now}",
-        f"- CPU: {machine()}; torch intra-op threads: {torch.get_num_threads()}; load average {load_before:.2f} "
+        f"- CPU: {cpu_model()}; torch intra-op threads: {torch.get_num_threads()}; load average {load_before:.2f} "
         f"before, {load_after:.2f} after (other work shared the cores when above 0)",
         f"- versions: torch {torch.__version__}, bitsmith {bitsmith.__version__}, brevitas {brevitas.__version__}, "
         f"python {platform.python_version()}",

@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE))
 
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
+from machine import cpu_model  # noqa: E402
 from qonnx.core.onnx_exec import execute_onnx  # noqa: E402
 
 import bitsmith  # noqa: E402
@@ -205,14 +206,7 @@ def bench_model(label, path, sample_shape, make_inputs, args, rows, agreements, 
 
 
 def machine_info():
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
