@@ -24,6 +24,7 @@ rank. Calibrating on the same data on every rank before wrapping avoids it.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from pathlib import Path
 
@@ -123,6 +124,10 @@ def main() -> None:
 
     torch.save(quantizer_state(qmodel), out / f"rank{rank}.pt")
     dist.barrier()
+    # DDP's reducer owns threads bound to the process group: release it before the group,
+    # or the process can abort at exit ("terminate called without an active exception").
+    del model, opt
+    gc.collect()
     dist.destroy_process_group()
 
 
