@@ -59,6 +59,7 @@ demo: build
 
 bench: build
 	@$(PY) bench/bench_reference.py
+	@$(PY) bench/bench_engine.py
 	@$(PY) bench/bench_qat.py
 
 format:

@@ -31,6 +31,7 @@ _LAZY = {
     "ModelQuantizer": "model_quantizer",
     "calibrate": "model_quantizer",
     "export_qonnx": "export",
+    "export_qcdq": "qcdq",
 }
 
 

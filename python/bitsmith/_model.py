@@ -57,8 +57,14 @@ class Model:
     the true value; ``"float"`` reproduces qonnx/onnxruntime float32 arithmetic.
     """
 
-    def __init__(self, graph: _core.Graph):
+    def __init__(self, graph: _core.Graph, engine: str = "fast", threads: int | None = None):
+        if engine not in ("fast", "reference"):
+            raise ValueError(f"engine must be 'fast' or 'reference', got {engine!r}")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None (all cores), got {threads!r}")
         self._graph = graph
+        self._engine = engine
+        self._threads = threads or 0
         self._inputs = [TensorInfo(*v) for v in graph.inputs]
         self._outputs = [TensorInfo(*v) for v in graph.outputs]
 
@@ -85,11 +91,16 @@ class Model:
         mode: str = "exact",
         intermediates: bool = False,
         allow_nan: bool = False,
+        engine: str | None = None,
+        threads: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Runs the model on ``feeds`` (input name -> numpy array or torch tensor).
 
         Inputs must be float32 (int64 where the model declares int64); any batch size.
         Returns the outputs by name, or every value when ``intermediates`` is true.
+        ``engine`` and ``threads`` override the model's defaults for this run; the fast
+        engine gives the same bits as the reference in exact mode (float mode and
+        ``intermediates`` always use the reference executor).
         """
         if not isinstance(feeds, Mapping):
             if len(self._inputs) != 1:
@@ -100,9 +111,13 @@ class Model:
             if not isinstance(key, str):
                 raise TypeError(f"input names must be str, got {type(key).__name__}")
             arrays[key] = _as_array(self.source, key, value)
-        return self._graph.run(arrays, mode=mode, intermediates=intermediates, allow_nan=allow_nan)
+        engine = self._engine if engine is None else engine
+        threads = self._threads if threads is None else threads
+        return self._graph.run(arrays, mode=mode, intermediates=intermediates, allow_nan=allow_nan,
+                               engine=engine, threads=threads)
 
-    def __call__(self, *args: Any, mode: str = "exact", allow_nan: bool = False) -> np.ndarray:
+    def __call__(self, *args: Any, mode: str = "exact", allow_nan: bool = False, engine: str | None = None,
+                 threads: int | None = None) -> np.ndarray:
         """``model(x, ...)``: positional arrays in input order; returns the first output."""
         if len(args) != len(self._inputs):
             names = ", ".join(f"'{i.name}'" for i in self._inputs)
@@ -110,12 +125,18 @@ class Model:
                 f"{self.source}: the model takes {len(self._inputs)} input(s) ({names}), got {len(args)}"
             )
         feeds = {info.name: value for info, value in zip(self._inputs, args)}
-        out = self.run(feeds, mode=mode, allow_nan=allow_nan)
+        out = self.run(feeds, mode=mode, allow_nan=allow_nan, engine=engine, threads=threads)
         return out[self._outputs[0].name]
 
-    def text(self) -> str:
-        """A readable listing: inputs, constants, nodes with their output types."""
-        return self._graph.text()
+    def text(self, lowered: bool = False) -> str:
+        """A readable listing: inputs, constants, nodes with their output types
+        (``lowered=True``: the integer graph the fast engine runs)."""
+        return self._graph.lowered_text() if lowered else self._graph.text()
+
+    def lowering(self) -> dict[str, list[str]]:
+        """What the fast engine fused (``"lowered"``) and the nodes it leaves to the
+        reference path with the reason (``"reference_path"``)."""
+        return self._graph.lowering()
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{i.name}{_shape_str(i.shape)}" for i in self._inputs)
@@ -129,21 +150,27 @@ def _shape_str(shape) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def load(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview | Any) -> Model:
+def load(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview | Any, engine: str = "fast",
+         threads: int | None = None) -> Model:
     """Loads a QONNX/ONNX model from a file path, from its serialized bytes, or from an
     ``onnx.ModelProto``. Parsing, verification and shape inference happen here, so a
-    model that loads is a model that runs."""
+    model that loads is a model that runs.
+
+    ``engine="fast"`` (default) runs exact mode on the integer engine (lowered on the
+    first exact run); ``"reference"`` uses the op-by-op reference executor. Both give
+    the same bits. ``threads``: the integer kernels' threads (None: all cores or
+    ``BITSMITH_THREADS``)."""
     src = path_or_bytes
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return Model(_core.load_bytes(bytes(src)))
+        return Model(_core.load_bytes(bytes(src)), engine, threads)
     if isinstance(src, (str, os.PathLike)):
         path = os.fspath(src)
         if isinstance(path, bytes):
             path = os.fsdecode(path)
-        return Model(_core.load_file(path))
+        return Model(_core.load_file(path), engine, threads)
     serialize = getattr(src, "SerializeToString", None)
     if callable(serialize):
-        return Model(_core.load_bytes(serialize(), "<ModelProto>"))
+        return Model(_core.load_bytes(serialize(), "<ModelProto>"), engine, threads)
     raise TypeError(
         f"bitsmith.load() takes a path, bytes or an onnx.ModelProto, got {type(src).__name__}"
     )

@@ -24,12 +24,14 @@ class ExportError(ValueError):
     """A model that cannot be exported faithfully (the message names the module and why)."""
 
 
-_registered = False
+# export_qonnx and export_qcdq register different symbolics for the same bitsmith ops
+# (torch keeps one per op name), so each installs its own set when it is not the active one.
+_active_symbolics = None
 
 
 def _register_symbolics() -> None:
-    global _registered
-    if _registered:
+    global _active_symbolics
+    if _active_symbolics == "qonnx":
         return
     import torch
     from torch.onnx import symbolic_helper as sh
@@ -75,14 +77,27 @@ def _register_symbolics() -> None:
         return typed(g.op(f"{QONNX_DOMAIN}::Trunc", x, scale, const(g, 0.0), const(g, in_bits), const(g, out_bits),
                           rounding_mode_s=rounding), x)
 
-    def learned_bits(g, *args):
-        raise ExportError("int_quant_learned_bits: freeze the learned bit width before export")
+    @sh.parse_args("v", "v", "v", "v", "b", "b", "s")
+    def learned_bits(g, x, scale, zp, bits, signed, narrow, rounding):
+        # The bit width the forward uses: round half to even, clamped to 2..16 (fake_quant's
+        # int_quant_learned_bits). export_qonnx freezes quantizers first, and a traced Quantizer
+        # passes its current bit width as a constant, so this sees the op called directly: a
+        # constant gives its number, a tensor (a parameter) Round and Clip nodes in front of the
+        # Quant (ONNX Round is half to even; clamping and rounding commute for integer bounds).
+        from .fake_quant import MAX_LEARNED_BITS, MIN_LEARNED_BITS
+        b = sh._maybe_get_const(bits, "f")
+        if not sh._is_value(b):
+            v = int(min(max(round(float(torch.as_tensor(b).reshape(()))), MIN_LEARNED_BITS), MAX_LEARNED_BITS))
+            return int_quant(g, x, scale, zp, v, signed, narrow, rounding)
+        b = g.op("Clip", g.op("Round", bits), const(g, MIN_LEARNED_BITS), const(g, MAX_LEARNED_BITS))
+        return typed(g.op(f"{QONNX_DOMAIN}::Quant", x, scale, zp, b, signed_i=int(signed), narrow_i=int(narrow),
+                          rounding_mode_s=rounding), x)
 
     for name, fn in [("int_quant", int_quant), ("bipolar_quant", bipolar_quant), ("ternary_quant", ternary_quant),
                      ("float_quant", float_quant), ("int_quant_learned_bits", learned_bits)]:
         torch.onnx.register_custom_op_symbolic(f"bitsmith::{name}", fn, 9)
     torch.onnx.register_custom_op_symbolic("bitsmith_nn::trunc", trunc, 9)
-    _registered = True
+    _active_symbolics = "qonnx"
 
 
 def _allowed():
@@ -96,7 +111,7 @@ def _allowed():
     return leaves
 
 
-def _check_modules(model) -> None:
+def _check_modules(model, who: str = "export_qonnx") -> None:
     from torch import nn
     leaves = _allowed()
     for path, mod in model.named_modules():
@@ -110,7 +125,7 @@ def _check_modules(model) -> None:
         if isinstance(mod, leaves) or isinstance(mod, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             continue
         if len(mod._modules) == 0:
-            raise ExportError(f"{where}: {type(mod).__name__} is not supported by export_qonnx")
+            raise ExportError(f"{where}: {type(mod).__name__} is not supported by {who}")
 
 
 def _constants_to_initializers(model) -> None:
@@ -144,19 +159,48 @@ def _constants_to_initializers(model) -> None:
 
 def export_qonnx(model, example_input, path, input_names=("input",), output_names=("output",),
                  opset_version: int = 13) -> None:
-    """Writes ``model`` (eval meaning) as QONNX to ``path``; the batch dimension is dynamic."""
+    """Writes ``model`` (eval meaning) as QONNX to ``path``; the batch dimension is dynamic.
+
+    A model built from Brevitas layers (ModelQuantizer's backend='brevitas') is written by
+    brevitas.export.export_qonnx with the same names and dynamic batch (docs/model_quantizer.md)."""
+    from .brevitas_backend import export_brevitas_qonnx, is_brevitas_model
+
+    if is_brevitas_model(model):
+        from .nn import Quantizer
+
+        if any(isinstance(m, Quantizer) for m in model.modules()):
+            raise ExportError("<model>: mixes bitsmith.nn and Brevitas quantizers; quantize it with one backend")
+        export_brevitas_qonnx(model, example_input, path, input_names, output_names, opset_version)
+        return
     import onnx
-    import torch
-    from .nn import Quantizer, fold_batchnorm, freeze
 
     _register_symbolics()
+    m = _prepare(model)
+    proto = _trace(m, example_input, input_names, output_names, opset_version, {QONNX_DOMAIN: 1})
+    _constants_to_initializers(proto)
+    onnx.save(proto, os.fspath(path))
+
+
+def _prepare(model, who: str = "export_qonnx"):
+    """An eval copy of ``model`` with BatchNorm folded, modules checked and every quantizer frozen."""
+    from .nn import Quantizer, fold_batchnorm, freeze
+
     m = fold_batchnorm(copy.deepcopy(model), inplace=True).eval()
-    _check_modules(m)
+    _check_modules(m, who)
     for where, mod in m.named_modules():
         if isinstance(mod, Quantizer) and mod.needs_stats:
             raise ExportError(f"{where}: activation quantizer has no statistics; calibrate the model "
                               "(or train it) before export")
     freeze(m)
+    return m
+
+
+def _trace(m, example_input, input_names, output_names, opset_version, custom_opsets):
+    """torch.onnx.export (TorchScript, dynamo=False) of ``m`` with a dynamic batch, as an onnx.ModelProto;
+    the symbolics must be registered already."""
+    import onnx
+    import torch
+
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     names_in = [f"{input_names[0]}{i}" if len(inputs) > 1 and len(input_names) == 1 else input_names[i]
                 for i in range(len(inputs))]
@@ -173,7 +217,5 @@ def export_qonnx(model, example_input, path, input_names=("input",), output_name
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(m, inputs, buf, dynamo=False, opset_version=opset_version, input_names=names_in,
                           output_names=names_out, dynamic_axes=dyn, do_constant_folding=True,
-                          custom_opsets={QONNX_DOMAIN: 1})
-    proto = onnx.load_from_string(buf.getvalue())
-    _constants_to_initializers(proto)
-    onnx.save(proto, os.fspath(path))
+                          custom_opsets=custom_opsets)
+    return onnx.load_from_string(buf.getvalue())

@@ -12,11 +12,15 @@ namespace, so ``torch.compile`` and ``torch.export`` see them as single nodes:
 - ``bitsmith::bipolar_quant(x, scale)``: ``+s`` where ``x/s >= 0``, ``-s`` elsewhere;
 - ``bitsmith::ternary_quant(x, scale, threshold)``: ``+-s`` where ``|x/s| > threshold``.
 
-Forward. On CPU the forward calls the C++ quantize core (``bitsmith._core``) in its
-float meaning, so it is bit-identical to the engine's ``mode="float"`` and to qonnx's
-float32 arithmetic. Tensors elsewhere (a GPU) take a pure-PyTorch implementation
-that repeats the same float32 operations in the same order; ``backend("torch")``
-selects it on CPU too, and the tests prove the two equal bit for bit.
+Forward. Two implementations of the same float32 operations in the same order, proven
+bit-identical by the tests: the C++ quantize core (``bitsmith._core``, the engine's
+``mode="float"`` and qonnx's float32 arithmetic) and a pure-PyTorch one. The default
+backend ``"core"`` calls the C++ core for every op on CPU, so training sees the engine's
+own rounding code. ``backend("auto")`` runs ``int_quant`` (the QAT hot path) in PyTorch
+instead — its chain of in-place vectorized ops is several times faster than the core's
+element loop on big activations (bench/bench_qat.py measures both) — and the other ops
+in the core; ``backend("torch")`` runs PyTorch everywhere. Tensors off the CPU (a GPU)
+always take PyTorch.
 
 Backward (docs/quantizers.md, "Gradients"): a straight-through estimator clipped
 where the value was clamped, and the LSQ gradient for the scale (and the zero point):
@@ -60,15 +64,16 @@ _state = threading.local()
 
 
 def current_backend() -> str:
-    """'core' (C++ on CPU, PyTorch elsewhere) or 'torch' (PyTorch everywhere)."""
+    """'core' (default: C++ on CPU), 'auto' (int_quant in PyTorch, the other ops in C++ on CPU) or
+    'torch' (PyTorch everywhere); tensors off the CPU always take PyTorch."""
     return getattr(_state, "backend", "core")
 
 
 @contextlib.contextmanager
 def backend(name: str) -> Iterator[None]:
     """Select the forward implementation for CPU tensors inside a ``with`` block."""
-    if name not in ("core", "torch"):
-        raise ValueError(f"backend must be 'core' or 'torch', got {name!r}")
+    if name not in ("auto", "core", "torch"):
+        raise ValueError(f"backend must be 'auto', 'core' or 'torch', got {name!r}")
     old = current_backend()
     _state.backend = name
     try:
@@ -77,8 +82,11 @@ def backend(name: str) -> Iterator[None]:
         _state.backend = old
 
 
-def _use_core(*tensors: torch.Tensor) -> bool:
-    return current_backend() == "core" and all(t.device.type == "cpu" for t in tensors)
+def _use_core(*tensors: torch.Tensor, auto: bool = True) -> bool:
+    """Whether to call the C++ core: on CPU, under 'core', and under 'auto' for the ops whose
+    `auto` choice is the core."""
+    b = current_backend()
+    return (b == "core" or (b == "auto" and auto)) and all(t.device.type == "cpu" for t in tensors)
 
 
 def _check_f32(op: str, **tensors: torch.Tensor) -> None:
@@ -171,9 +179,27 @@ def _int_levels(x, scale, zero_point, bits, signed, narrow, rounding):
     return q, inside
 
 
+_ROUND_INPLACE = {"ROUND": torch.Tensor.round_, "HALF_EVEN": torch.Tensor.round_, "CEIL": torch.Tensor.ceil_,
+                  "FLOOR": torch.Tensor.floor_, "DOWN": torch.Tensor.trunc_}
+
+
 def _int_quant_torch(x, scale, zero_point, bits, signed, narrow, rounding):
-    q, _ = _int_levels(x, scale, zero_point, bits, signed, narrow, rounding)
-    return (q - zero_point) * scale
+    """_int_levels' float32 steps, in place in one fresh buffer: on CPU each new big tensor
+    costs more (page faults) than the arithmetic, so this is the fast path."""
+    if bits == 1 and signed:
+        q, _ = _int_levels(x, scale, zero_point, bits, signed, narrow, rounding)
+        return (q - zero_point) * scale
+    lo, hi = _int_range(bits, signed, narrow)
+    t = torch.div(x, scale)  # the broadcast shape, float32: the only allocation on the usual path
+    t.add_(zero_point)
+    t.clamp_(lo, hi)
+    rnd = _ROUND_INPLACE.get(rounding.upper())
+    if rnd is None:  # the sign-based modes: numpy's sign needs temporaries anyway
+        t = _round(t, rounding)
+    else:
+        rnd(t)
+    t.sub_(zero_point)
+    return t.mul_(scale)
 
 
 def _minifloat_max(exp_bits: int, mant_bits: int, bias: int, max_val: float) -> float:
@@ -240,7 +266,7 @@ def int_quant(
 ) -> torch.Tensor:
     """QONNX Quant in float32: ``y = (R(clamp(x/s + z, min, max)) - z) * s``."""
     _check_f32("int_quant", x=x, scale=scale, zero_point=zero_point)
-    if _use_core(x, scale, zero_point):
+    if _use_core(x, scale, zero_point, auto=False):
         x = x.detach().contiguous()
         if _out_shape(x, scale, zero_point) == x.shape:  # the usual case: no copies at all
             out = torch.empty_like(x, memory_format=torch.contiguous_format)
@@ -275,10 +301,29 @@ def _int_grads(ctx, grad, x, scale, zero_point, bits, signed, narrow, rounding):
         # the clipped straight-through mask is all it takes, no levels.
         if not ctx.needs_input_grad[0]:
             return None, None, None
-        inside = _int_inside(x / scale + zero_point, bits, signed, narrow)
-        return _sum_to(torch.where(inside, grad, 0.0), x.shape), None, None
+        return _sum_to(_ste_grad(grad, x, scale, zero_point, bits, signed, narrow), x.shape), None, None
     q, inside = _int_levels(x, scale, zero_point, bits, signed, narrow, rounding)
     return _grads_from_levels(ctx, grad, x, scale, zero_point, q, inside)
+
+
+def _f32_outside(v: float, toward: float) -> float:
+    # The float32 next to float32(v) toward `toward`: t <= that iff t < v for float32 t.
+    return float(np.nextafter(np.float32(v), np.float32(toward)))
+
+
+def _ste_grad(grad, x, scale, zero_point, bits, signed, narrow):
+    """torch.where(_int_inside(x/s + z), grad, 0) with one temporary instead of five (three
+    in-place passes over it, then one fused masking kernel): aten's
+    hardtanh_backward keeps grad where lo' < t < hi' (strict, float32 compares), which
+    with lo' and hi' the float32 neighbours outside lo and hi is lo <= t <= hi. NaN
+    compares false in its vectorized loop and true in its scalar tail, so NaN becomes inf
+    first (outside, as _int_inside has it)."""
+    lo, hi = (-1, 1) if bits == 1 and signed else _int_range(bits, signed, narrow)
+    t = torch.div(x, scale)
+    t.add_(zero_point)
+    t.nan_to_num_(nan=math.inf, posinf=math.inf, neginf=-math.inf)
+    return torch.ops.aten.hardtanh_backward(grad.expand(t.shape), t, _f32_outside(lo, -math.inf),
+                                            _f32_outside(hi, math.inf))
 
 
 def _grads_from_levels(ctx, grad, x, scale, zero_point, q, inside):

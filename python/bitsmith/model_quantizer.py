@@ -16,7 +16,8 @@ torch.fx and rewrites it in graph mode:
 Which spec applies to a layer: the global one, overridden by ``by_type`` (module class or its
 name), overridden by ``by_name`` (fnmatch patterns on the module path). A spec of None leaves
 that quantizer out. The quantizer backend is pluggable (``QuantizerBackend``); ``native``
-builds bitsmith.nn layers.
+builds bitsmith.nn layers, ``brevitas`` builds brevitas.nn layers (bitsmith.brevitas_backend).
+A spec a backend cannot express raises UnsupportedSpec naming the module path and the setting.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-__all__ = ["QuantizationConfig", "ModelQuantizer", "QuantizerBackend", "NativeBackend", "calibrate"]
+__all__ = ["QuantizationConfig", "ModelQuantizer", "QuantizerBackend", "NativeBackend", "UnsupportedSpec",
+           "calibrate"]
 
 _KEYS = ("weight", "activation", "bias")
 
@@ -62,6 +64,10 @@ class QuantizationConfig:
             if fnmatch.fnmatchcase(path, pattern):
                 out.update(over)
         return out
+
+
+class UnsupportedSpec(ValueError):
+    """A spec setting the chosen backend has no equivalent for; quantize_model prefixes the module path."""
 
 
 class QuantizerBackend:
@@ -116,7 +122,14 @@ class NativeBackend(QuantizerBackend):
         return self.qnn.QuantIdentity(act_quant=spec)
 
 
-_BACKENDS = {"native": NativeBackend}
+def _brevitas_backend():
+    # Imported on use: brevitas_backend imports this module, and brevitas itself is optional.
+    from .brevitas_backend import BrevitasBackend
+
+    return BrevitasBackend()
+
+
+_BACKENDS = {"native": NativeBackend, "brevitas": _brevitas_backend}
 
 
 def _signed(spec):
@@ -155,47 +168,56 @@ class ModelQuantizer:
             return name
 
         for node in list(gm.graph.nodes):
-            if node.op == "placeholder" and cfg.input is not None:
-                with gm.graph.inserting_after(node):
-                    q = gm.graph.call_module(add_module("input_quant", backend.identity(cfg.input)), (node,))
-                node.replace_all_uses_with(q, delete_user_cb=lambda user: user is not q)
-            elif node.op == "call_module":
-                module = gm.get_submodule(node.target)
-                specs = cfg.resolve(node.target, module)
-                replacement = None
-                if type(module) in backend.weight_types:
-                    replacement = backend.weight_layer(module, specs)
-                elif type(module) in act_modules and specs["activation"] is not None:
-                    replacement = backend.activation(act_modules[type(module)], module, specs["activation"])
-                elif isinstance(module, nn.AvgPool2d) and specs["activation"] is not None:
-                    with gm.graph.inserting_after(node):
-                        q = gm.graph.call_module(
-                            add_module(node.target.replace(".", "_"), backend.identity(specs["activation"])), (node,))
-                    node.replace_all_uses_with(q, delete_user_cb=lambda user: user is not q)
-                if replacement is not None:
-                    parent, _, leaf = node.target.rpartition(".")
-                    setattr(gm.get_submodule(parent) if parent else gm, leaf, replacement)
-            elif node.op in ("call_function", "call_method"):
-                kind = self._function_kind(node, act_functions)
-                if kind is None or cfg.activation is None:
-                    continue
-                if kind in ("add", "cat"):
-                    module = backend.merge(kind, _signed(cfg.activation))
-                    if kind == "cat":
-                        module.dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-                    args = tuple(node.args[0]) if kind == "cat" else tuple(node.args[:2])
-                else:
-                    module = backend.activation(kind, None, cfg.activation)
-                    args = (node.args[0],)
-                with gm.graph.inserting_after(node):
-                    q = gm.graph.call_module(add_module(kind, module), args)
-                node.replace_all_uses_with(q)
-                gm.graph.erase_node(node)
+            where = node.target if node.op == "call_module" else node.name
+            try:
+                self._rewrite(gm, node, backend, add_module, act_modules, act_functions)
+            except UnsupportedSpec as e:
+                raise UnsupportedSpec(f"{where}: {e}") from None
         gm.graph.lint()
         gm.recompile()
         if calib_data is not None:
             calibrate(gm, calib_data)
         return gm
+
+    def _rewrite(self, gm, node, backend, add_module, act_modules, act_functions) -> None:
+        """Replaces or wraps one fx node (a module call, an activation function, a join)."""
+        cfg, nn = self.config, backend.nn
+        if node.op == "placeholder" and cfg.input is not None:
+            with gm.graph.inserting_after(node):
+                q = gm.graph.call_module(add_module("input_quant", backend.identity(cfg.input)), (node,))
+            node.replace_all_uses_with(q, delete_user_cb=lambda user: user is not q)
+        elif node.op == "call_module":
+            module = gm.get_submodule(node.target)
+            specs = cfg.resolve(node.target, module)
+            replacement = None
+            if type(module) in backend.weight_types:
+                replacement = backend.weight_layer(module, specs)
+            elif type(module) in act_modules and specs["activation"] is not None:
+                replacement = backend.activation(act_modules[type(module)], module, specs["activation"])
+            elif isinstance(module, nn.AvgPool2d) and specs["activation"] is not None:
+                with gm.graph.inserting_after(node):
+                    q = gm.graph.call_module(
+                        add_module(node.target.replace(".", "_"), backend.identity(specs["activation"])), (node,))
+                node.replace_all_uses_with(q, delete_user_cb=lambda user: user is not q)
+            if replacement is not None:
+                parent, _, leaf = node.target.rpartition(".")
+                setattr(gm.get_submodule(parent) if parent else gm, leaf, replacement)
+        elif node.op in ("call_function", "call_method"):
+            kind = self._function_kind(node, act_functions)
+            if kind is None or cfg.activation is None:
+                return
+            if kind in ("add", "cat"):
+                module = backend.merge(kind, _signed(cfg.activation))
+                if kind == "cat":
+                    module.dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+                args = tuple(node.args[0]) if kind == "cat" else tuple(node.args[:2])
+            else:
+                module = backend.activation(kind, None, cfg.activation)
+                args = (node.args[0],)
+            with gm.graph.inserting_after(node):
+                q = gm.graph.call_module(add_module(kind, module), args)
+            node.replace_all_uses_with(q)
+            gm.graph.erase_node(node)
 
     @staticmethod
     def _function_kind(node, act_functions) -> Optional[str]:
@@ -216,17 +238,14 @@ class ModelQuantizer:
 
 def calibrate(model, data: Iterable, max_batches: Optional[int] = None, progress: bool = True):
     """Runs batches through ``model`` in eval mode with every activation quantizer collecting
-    statistics (post-training quantization). Batches may be tensors or (input, ...) tuples."""
+    statistics (post-training quantization). Batches may be tensors or (input, ...) tuples.
+    A model with Brevitas layers (backend='brevitas') is calibrated in Brevitas'
+    calibration_mode instead, with the same batches and progress bar."""
     import torch
 
     from .nn import Quantizer
 
-    quantizers = [m for m in model.modules() if isinstance(m, Quantizer) and not m.dynamic]
-    was_training = model.training
-    model.eval()
-    for q in quantizers:
-        q.calibrating = True
-    try:
+    def run_batches():
         batches = data
         if progress:
             from tqdm.auto import tqdm
@@ -239,6 +258,19 @@ def calibrate(model, data: Iterable, max_batches: Optional[int] = None, progress
                     break
                 x = batch[0] if isinstance(batch, (list, tuple)) else batch
                 model(x)
+
+    quantizers = [m for m in model.modules() if isinstance(m, Quantizer) and not m.dynamic]
+    was_training = model.training
+    model.eval()
+    for q in quantizers:
+        q.calibrating = True
+    try:
+        from .brevitas_backend import calibrate_brevitas, is_brevitas_model
+
+        if is_brevitas_model(model):
+            calibrate_brevitas(model, run_batches)
+        else:
+            run_batches()
     finally:
         for q in quantizers:
             q.calibrating = False

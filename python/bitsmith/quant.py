@@ -125,9 +125,6 @@ class _ScaledSpec:
                   f"(scale_stats is {self.scale_stats!r}); set scale_stats='const' or drop const_scale")
         if not isinstance(self.learned_scale, bool):
             _fail(cls, f"learned_scale must be True or False, got {self.learned_scale!r}")
-        if self.learned_scale and self.scale == "po2":
-            _fail(cls, "learned_scale=True with scale='po2' is not supported yet (a learned scale is a "
-                  "float); use scale='float' to learn it, or learned_scale=False to keep a power of two")
 
 
 @dataclass(frozen=True)
@@ -135,8 +132,10 @@ class IntQuant(_ScaledSpec):
     """Integer quantization, QONNX ``Quant``: y = (R(clamp(x/s + z)) - z) * s.
 
     bits 1..16; signed/narrow as in SEMANTICS.md's range table; zero_point=True is
-    asymmetric (an integer zero point found with the scale). learned_scale is LSQ;
-    learned_bits makes the bit width a trained parameter starting at ``bits``.
+    asymmetric (an integer zero point found with the scale). learned_scale is LSQ (with
+    scale='po2' the parameter is log2 of the scale, rounded in the forward);
+    learned_bits makes the bit width a trained parameter starting at ``bits``, used
+    rounded and clamped to 2..16 (docs/quantizers.md, "Learned scales and bit widths").
     """
 
     bits: int = 8
@@ -159,7 +158,7 @@ class IntQuant(_ScaledSpec):
         if self.bits == 1 and self.narrow:
             _fail(cls, "narrow=True leaves unsigned 1-bit a single level {0}; set narrow=False or bits>=2")
         if self.learned_bits and self.bits < 2:
-            _fail(cls, "learned_bits=True needs bits>=2 to start from")
+            _fail(cls, "learned_bits=True needs bits>=2 to start from (a learned bit width is kept in 2..16)")
         if self.zero_point and self.scale_stats == "const":
             _fail(cls, "zero_point=True places the zero point from statistics; use scale_stats 'minmax', "
                   "'percentile' or 'mse', or zero_point=False with a const_scale")

@@ -27,6 +27,14 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
+// Not an error: a lowered op met a value outside the integer form the lowering
+// assumed (a float input off its fixed-point grid). The fast engine then runs the
+// batch on the reference graph, which gives the same bits (runtime/engine.h).
+class OffGrid : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Formats "<file>: node '<name>' (<op>): <reason>", leaving out empty parts.
 std::string where(const std::string& file, const std::string& node, const std::string& op);
 

@@ -15,6 +15,7 @@ OpFamily op_family(const std::string& domain) {
   if (domain == "qonnx.custom_op.channels_last" || domain == "finn.custom_op.channels_last") {
     return OpFamily::kChannelsLast;
   }
+  if (domain == kLoweredDomain) return OpFamily::kLowered;
   return OpFamily::kUnknown;
 }
 

@@ -28,7 +28,10 @@ struct Attribute {
 };
 
 // Which family of ops a node belongs to, from its domain.
-enum class OpFamily : uint8_t { kOnnx, kQonnx, kChannelsLast, kUnknown };
+enum class OpFamily : uint8_t { kOnnx, kQonnx, kChannelsLast, kLowered, kUnknown };
+// Domain of the integer ops the lowering pass emits (src/passes/lower.h); files
+// never contain them, but `inspect --lowered` prints them.
+inline constexpr const char* kLoweredDomain = "bitsmith.lowered";
 OpFamily op_family(const std::string& domain);
 
 struct Node {

@@ -4,6 +4,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "arrays.h"
 #include "core/error.h"
 #include "onnx/import.h"
+#include "runtime/engine.h"
 #include "runtime/session.h"
 
 namespace nb = nanobind;
@@ -121,9 +123,12 @@ Tensor to_feed(const Graph& g, const std::string& name, nb::handle value) {
   return Tensor::from_f32(shape_of(arr), copy_elements<float>(arr));
 }
 
-nb::dict run(const std::shared_ptr<Graph>& g, nb::dict feeds, const std::string& mode,
-             bool intermediates, bool allow_nan) {
+nb::dict run(const std::shared_ptr<CompiledModel>& model, nb::dict feeds, const std::string& mode,
+             bool intermediates, bool allow_nan, const std::string& engine, int threads) {
+  const std::shared_ptr<Graph> g = model->reference_ptr();
+  const Engine eng = parse_engine(engine);
   RunOptions opt;
+  opt.threads = threads;
   opt.mode = parse_mode(mode);
   opt.keep_intermediates = intermediates;
   opt.allow_nan = allow_nan;
@@ -138,7 +143,7 @@ nb::dict run(const std::shared_ptr<Graph>& g, nb::dict feeds, const std::string&
   TensorMap out;
   {
     nb::gil_scoped_release unlocked;
-    out = execute(*g, tensors, opt);
+    out = model->run(tensors, opt, eng);
     tensors.clear();
   }
   // Graph outputs in declaration order; with intermediates, inputs and node
@@ -160,15 +165,27 @@ nb::dict run(const std::shared_ptr<Graph>& g, nb::dict feeds, const std::string&
   return result;
 }
 
-std::shared_ptr<Graph> load_file(const std::string& path) {
+std::shared_ptr<CompiledModel> load_file(const std::string& path) {
   nb::gil_scoped_release unlocked;
-  return load_model_file(path);
+  return std::make_shared<CompiledModel>(load_model_file(path));
 }
 
-std::shared_ptr<Graph> load_bytes(nb::bytes data, const std::string& source) {
+std::shared_ptr<CompiledModel> load_bytes(nb::bytes data, const std::string& source) {
   std::string copy(data.c_str(), data.size());
   nb::gil_scoped_release unlocked;
-  return load_model_bytes(copy, source);
+  return std::make_shared<CompiledModel>(load_model_bytes(copy, source));
+}
+
+nb::dict lowering(const CompiledModel& m) {
+  LowerReport r;
+  {
+    nb::gil_scoped_release unlocked;
+    r = m.report();
+  }
+  nb::dict d;
+  d["lowered"] = r.lowered;
+  d["reference_path"] = r.left;
+  return d;
 }
 
 }  // namespace
@@ -182,14 +199,28 @@ NB_MODULE(_core, m) {
   load_error_classes();
   nb::register_exception_translator(translate);
 
-  nb::class_<Graph>(m, "Graph", "A verified, shape-inferred model graph (use bitsmith.load).")
-      .def_prop_ro("name", [](const Graph& g) { return g.name; })
-      .def_prop_ro("source", [](const Graph& g) { return g.source; })
-      .def_prop_ro("inputs", [](const Graph& g) { return describe(g, g.inputs); })
-      .def_prop_ro("outputs", [](const Graph& g) { return describe(g, g.outputs); })
-      .def("text", [](const Graph& g) { return print(g); })
+  nb::class_<CompiledModel>(m, "Graph",
+                            "A verified, shape-inferred model graph and its lowered integer form "
+                            "(use bitsmith.load).")
+      .def_prop_ro("name", [](const CompiledModel& c) { return c.reference().name; })
+      .def_prop_ro("source", [](const CompiledModel& c) { return c.reference().source; })
+      .def_prop_ro(
+          "inputs",
+          [](const CompiledModel& c) { return describe(c.reference(), c.reference().inputs); })
+      .def_prop_ro(
+          "outputs",
+          [](const CompiledModel& c) { return describe(c.reference(), c.reference().outputs); })
+      .def("text", [](const CompiledModel& c) { return print(c.reference()); })
+      .def("lowered_text",
+           [](const CompiledModel& c) {
+             nb::gil_scoped_release unlocked;
+             return print(c.lowered());
+           })
+      .def("lowering", &lowering,
+           "The fused integer layers and the nodes left to the reference path.")
       .def("run", &run, nb::arg("feeds"), nb::arg("mode") = "exact",
            nb::arg("intermediates") = false, nb::arg("allow_nan") = false,
+           nb::arg("engine") = "fast", nb::arg("threads") = 0,
            "Runs the graph on a dict of arrays (float32/int64 as declared); returns a dict of "
            "numpy arrays.");
   m.def("load_file", &load_file, nb::arg("path"), "Loads an ONNX/QONNX file.");

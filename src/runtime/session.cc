@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "runtime/threads.h"
 
 namespace bitsmith {
 namespace {
@@ -222,10 +223,25 @@ void fold_constants(Graph& g, Mode mode) {
 
 TensorMap execute(const Graph& g, const TensorMap& feeds, const RunOptions& opt) {
   check_feeds(g, feeds, opt);
+  ThreadScope threads(opt.threads);
+  // Exact mode converts float inputs to Exact up front, except inputs that only
+  // lowered integer ops read (they convert what they need themselves).
+  std::set<std::string> lowered_only;
+  for (const auto& in : g.inputs) lowered_only.insert(in.name);
+  for (const Node& n : g.nodes) {
+    // Shape reads only the shape.
+    if (op_family(n.domain) == OpFamily::kLowered ||
+        (op_family(n.domain) == OpFamily::kOnnx && n.op_type == "Shape")) {
+      continue;
+    }
+    for (const auto& i : n.inputs) lowered_only.erase(i);
+  }
+  for (const auto& o : g.outputs) lowered_only.erase(o.name);
   TensorMap values;
   for (const auto& [name, t] : feeds) {
-    values[name] =
-        opt.mode == Mode::kExact && t.type() == ElemType::kFloat32 ? t.to(ElemType::kExact) : t;
+    bool convert =
+        opt.mode == Mode::kExact && t.type() == ElemType::kFloat32 && !lowered_only.count(name);
+    values[name] = convert ? t.to(ElemType::kExact) : t;
   }
   TensorMap all = run_graph(g, std::move(values), opt.mode, opt.keep_intermediates, nullptr);
   TensorMap out;
@@ -250,7 +266,11 @@ TensorMap execute(const Graph& g, const TensorMap& feeds, const RunOptions& opt)
   return out;
 }
 
-void infer_shapes_and_types(Graph& g) {
+TensorMap run_exact(const Graph& g, TensorMap feeds) {
+  return run_graph(g, std::move(feeds), Mode::kExact, false, nullptr);
+}
+
+void infer_shapes_and_types(Graph& g, Mode mode) {
   TensorMap feeds;
   for (const auto& in : g.inputs) {
     Shape s = in.shape;
@@ -258,18 +278,19 @@ void infer_shapes_and_types(Graph& g) {
       fail(ErrorKind::kInvalidModel, g.source + ": input '" + in.name + "' has no shape");
     for (auto& d : s) d = d < 0 ? 1 : d;
     try {
-      feeds[in.name] = Tensor(in.elem, s);
+      feeds[in.name] = Tensor(
+          in.elem == ElemType::kFloat32 && mode == Mode::kExact ? ElemType::kExact : in.elem, s);
     } catch (const Error& e) {
       fail(ErrorKind::kInvalidModel, g.source + ": input '" + in.name + "': " + e.what());
     }
   }
   std::map<std::string, DataType> types;
   for (const auto& [name, t] : g.annotations) types[name] = t;
-  TensorMap all = run_graph(g, std::move(feeds), Mode::kFloat, true, &types);
+  TensorMap all = run_graph(g, std::move(feeds), mode, true, &types);
   for (const auto& [name, t] : all) {
     ValueInfo v;
     v.name = name;
-    v.elem = t.type();
+    v.elem = t.type() == ElemType::kExact ? ElemType::kFloat32 : t.type();
     v.shape = t.shape();
     v.has_shape = true;
     auto an = g.annotations.find(name);

@@ -17,6 +17,7 @@ struct RunOptions {
   Mode mode = Mode::kExact;
   bool keep_intermediates = false;  // return every value, not just the graph outputs
   bool allow_nan = false;           // NaN in an input is an error unless allowed
+  int threads = 0;                  // integer kernels' threads; 0: BITSMITH_THREADS or all cores
 };
 
 // Runs the graph on feeds (float32 tensors keyed by input name). Checks names,
@@ -28,6 +29,12 @@ TensorMap execute(const Graph& graph, const TensorMap& feeds, const RunOptions& 
 // Runs the graph once on zeros of the declared input shapes (free dimensions set
 // to 1) and records every value's shape, storage and quantized type in
 // graph.value_info. Errors name the node that fails.
-void infer_shapes_and_types(Graph& graph);
+// Lowered graphs (integer ops) are inferred in exact mode, the only one they run in.
+void infer_shapes_and_types(Graph& graph, Mode mode = Mode::kFloat);
+
+// Runs the graph in exact mode on Exact (or int64) feeds with no input checks and
+// returns the graph outputs unrounded. The lowering pass evaluates small pieces of
+// a model with it, so its decisions come from the reference ops themselves.
+TensorMap run_exact(const Graph& graph, TensorMap feeds);
 
 }  // namespace bitsmith

@@ -22,6 +22,7 @@ from bitsmith.quant import IntQuant  # noqa: E402
 from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
 from qonnx.core.onnx_exec import execute_onnx  # noqa: E402
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
+from zoo_torch import calibrated, zoo  # noqa: E402  (shared with test_export_float_scales.py)
 
 X8 = IntQuant(bits=8, scale="po2")
 W4 = IntQuant(bits=4, scale="po2", granularity="per_channel")
@@ -31,46 +32,6 @@ A4 = IntQuant(bits=4, signed=False, scale="po2")
 
 def q(cls, *args, w=W4, **kw):
     return cls(*args, weight_quant=w, input_quant=X8, bias_quant="int32", **kw)
-
-
-class Residual(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.body = nn.Sequential(q(bn.QuantConv2d, c, c, 3, padding=1), nn.BatchNorm2d(c), bn.QuantReLU(A4),
-                                  q(bn.QuantConv2d, c, c, 3, padding=1))
-        self.add = bn.QuantAdd(input_quant=X8)
-        self.relu = bn.QuantReLU(A4)
-
-    def forward(self, x):
-        return self.relu(self.add(x, self.body(x)))
-
-
-def zoo():
-    return {
-        "mlp": (nn.Sequential(bn.QuantIdentity(X8), nn.Flatten(), q(bn.QuantLinear, 12, 16), bn.QuantReLU(A4),
-                              q(bn.QuantLinear, 16, 5)), (3, 12)),
-        "cnn": (nn.Sequential(bn.QuantIdentity(X8), q(bn.QuantConv2d, 3, 6, 3, padding=1), nn.BatchNorm2d(6),
-                              bn.QuantReLU(A4), bn.QuantMaxPool2d(2), q(bn.QuantConv2d, 6, 8, 3), nn.BatchNorm2d(8),
-                              bn.QuantReLU(A4), nn.Flatten(), q(bn.QuantLinear, 8 * 2 * 2, 4)), (3, 3, 8, 8)),
-        "depthwise": (nn.Sequential(bn.QuantIdentity(X8), q(bn.QuantConv2d, 4, 4, 3, padding=1, groups=4),
-                                    nn.BatchNorm2d(4), bn.QuantReLU(A4), q(bn.QuantConv2d, 4, 8, 1),
-                                    bn.QuantReLU(A4), bn.QuantAvgPool2d(2, input_quant=A4)), (2, 4, 6, 6)),
-        "residual": (nn.Sequential(bn.QuantIdentity(X8), q(bn.QuantConv2d, 3, 4, 3, padding=1), bn.QuantReLU(A4),
-                                   Residual(4)), (2, 3, 6, 6)),
-        "conv1d": (nn.Sequential(bn.QuantIdentity(X8), q(bn.QuantConv1d, 2, 4, 3, stride=2), nn.BatchNorm1d(4),
-                                 bn.QuantReLU(A4), nn.Flatten(), q(bn.QuantLinear, 4 * 7, 3)), (3, 2, 16)),
-        "convtranspose": (nn.Sequential(bn.QuantIdentity(X8),
-                                        q(bn.QuantConvTranspose2d, 3, 2, 3, stride=2, padding=1, output_padding=1,
-                                          w=W4T), bn.QuantReLU(A4)), (2, 3, 4, 4)),
-    }
-
-
-def calibrated(model, shape):
-    gen = torch.Generator().manual_seed(7)
-    model.train()
-    for _ in range(3):
-        model(torch.randn(shape, generator=gen))
-    return model.eval()
 
 
 def qonnx_run(path, x):
@@ -163,26 +124,24 @@ def test_cat_learned_scale_zero_point(tmp_path):
 
 
 def test_brevitas_export_parity(tmp_path):
-    """Equivalent Brevitas and bitsmith models: identical forwards and identical qonnx executions."""
+    """Equivalent Brevitas and bitsmith models: identical forwards and identical qonnx executions.
+    The Brevitas quantizers come from bitsmith.brevitas_backend (the one spec -> Brevitas mapping)."""
     brevitas_nn = pytest.importorskip("brevitas.nn")
     from brevitas.export import export_qonnx as brevitas_export
-    from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerTensorFloat, Uint8ActPerTensorFloat
+    from bitsmith.brevitas_backend import act_quantizer, weight_quantizer
 
     s = 2.0**-4
 
     def const(bits, sc, signed=True, narrow=False):
         return IntQuant(bits=bits, signed=signed, narrow=narrow, scale_stats="const", const_scale=sc)
 
+    specs = (const(8, 2.0**-5), const(4, s, narrow=True), const(4, s, signed=False))
     theirs = nn.Sequential(
-        brevitas_nn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=8, scaling_impl_type="const",
-                                  min_val=-128 * 2.0**-5, max_val=127 * 2.0**-5),
-        brevitas_nn.QuantConv2d(3, 4, 3, bias=False, weight_quant=Int8WeightPerTensorFloat, weight_bit_width=4,
-                                weight_scaling_impl_type="const", weight_scaling_const=7 * s),
-        brevitas_nn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=4, scaling_impl_type="const",
-                              max_val=15 * s)).eval()
-    ours = nn.Sequential(bn.QuantIdentity(const(8, 2.0**-5)),
-                         bn.QuantConv2d(3, 4, 3, bias=False, weight_quant=const(4, s, narrow=True)),
-                         bn.QuantReLU(const(4, s, signed=False))).eval()
+        brevitas_nn.QuantIdentity(act_quant=act_quantizer(specs[0])),
+        brevitas_nn.QuantConv2d(3, 4, 3, bias=False, weight_quant=weight_quantizer(specs[1])),
+        brevitas_nn.QuantReLU(act_quant=act_quantizer(specs[2]))).eval()
+    ours = nn.Sequential(bn.QuantIdentity(specs[0]), bn.QuantConv2d(3, 4, 3, bias=False, weight_quant=specs[1]),
+                         bn.QuantReLU(specs[2])).eval()
     with torch.no_grad():
         ours[1].weight.copy_(theirs[1].weight)
     x = torch.randn(2, 3, 6, 6)

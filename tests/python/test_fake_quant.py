@@ -367,6 +367,48 @@ def test_qonnx_functions_agree():
 
 
 # ---------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["ROUND", "FLOOR", "HALF_UP"])
+@pytest.mark.parametrize("spec", INT_SPECS + [None], ids=lambda s: "bipolar1" if s is None else
+                         f"int{s.bits}{'s' if s.signed else 'u'}{'n' if s.narrow else ''}{'z' if s.zero_point else ''}")
+def test_int_quant_fixed_scale_gradient(spec, mode):
+    """Statistics and const scales need no scale gradient: the backward then takes the fused
+    straight-through mask (fake_quant._ste_grad). Same inputs as test_int_quant (ties, zeros,
+    NaN, inf), every backend, and an expanded (stride 0) incoming gradient. None stands for
+    the op's signed 1-bit (bipolar) case, which no IntQuant spec builds."""
+    bipolar = spec is None
+    spec = IntQuant(2, signed=False) if bipolar else spec.replace(rounding=mode)
+    bits, signed = (1, True) if bipolar else (spec.bits, spec.signed)
+    rng = np.random.default_rng(RNG_SEED)
+    x, s = int_inputs(spec, rng)
+    z = np.zeros_like(x)
+    if spec.zero_point:
+        lo, hi = ref_range(spec.bits, spec.signed, spec.narrow)
+        z = rng.integers(lo, hi + 1, size=x.shape).astype(F32)
+        z[:2] = np.array([0.5, -0.25], F32)
+
+    def want(g):
+        if not bipolar:
+            return ref_int(x, s, z, g, spec)[:2]
+        with np.errstate(invalid="ignore", divide="ignore"):  # +-s; the gradient passes for |t| <= 1
+            t = x / s + z
+            return np.where(t >= 0, F32(1), F32(-1)) * s, np.where(np.abs(t) <= 1, g, F32(0))
+
+    g = np.random.default_rng(RNG_SEED).uniform(0.5, 2.0, size=x.shape).astype(F32)
+    for name in ("core", "torch", "auto"):
+        for expanded in (False, True):
+            xt = torch.tensor(x, requires_grad=True)
+            with FQ.backend(name):
+                y = FQ.int_quant(xt, torch.tensor(s), torch.tensor(z), bits, signed, spec.narrow, spec.rounding)
+            if expanded:
+                y.sum().backward()
+                y_ref, gx_ref = want(np.ones_like(g))
+            else:
+                y.backward(torch.tensor(g))
+                y_ref, gx_ref = want(g)
+            assert_same(f"{name} y", y, y_ref)
+            assert_same(f"{name} grad x (expanded={expanded})", xt.grad, gx_ref)
+
+
 # Broadcast scales: forward against numpy broadcasting, gradients reduced exactly.
 
 
@@ -479,7 +521,6 @@ BAD_SPECS = [
     (IntQuant, dict(const_scale=0.5), "scale_stats='const'"),
     (IntQuant, dict(scale_stats="const", const_scale=1e39), "float32"),
     (IntQuant, dict(scale="po2", scale_stats="const", const_scale=0.3), "0.25"),
-    (IntQuant, dict(scale="po2", learned_scale=True), "scale='float'"),
     (IntQuant, dict(rounding="nearest"), "HALF_EVEN"),
     (IntQuant, dict(zero_point=True, scale_stats="const", const_scale=1.0), "zero_point=False"),
     (IntQuant, dict(bits=1, signed=False, learned_bits=True), "bits>=2"),

@@ -186,20 +186,21 @@ def test_int32_bias_needs_input_quant():
         bn.QuantLinear(4, 2, bias_quant="int32")
 
 
-# --- Brevitas parity (constant scales: the same levels, the same float32 arithmetic) ---
+# --- Brevitas parity (the same levels, the same float32 arithmetic) ---
+# The Brevitas quantizers come from bitsmith.brevitas_backend, the one home of the
+# spec -> Brevitas mapping (ModelQuantizer's backend="brevitas" uses it too).
 
-def test_brevitas_parity():
+@pytest.mark.parametrize("ours_w", [const(4, 2.0**-4, narrow=True), const(4, 0.05),
+                                    IntQuant(bits=4, scale="po2", granularity="per_channel")])
+def test_brevitas_parity(ours_w):
     brevitas_nn = pytest.importorskip("brevitas.nn")
-    from brevitas.quant import Int8WeightPerTensorFloat, Uint8ActPerTensorFloat
+    from bitsmith.brevitas_backend import act_quantizer, weight_quantizer
 
-    s = 2.0**-4
-    wkw = dict(weight_quant=Int8WeightPerTensorFloat, weight_bit_width=4, weight_scaling_impl_type="const",
-               weight_scaling_const=7 * s)
-    ours_w = const(4, s, narrow=True)  # Brevitas' Int8WeightPerTensorFloat is narrow
+    wq = weight_quantizer(ours_w)
     pairs = [
-        (brevitas_nn.QuantLinear(8, 5, bias=False, **wkw), bn.QuantLinear(8, 5, bias=False, weight_quant=ours_w),
-         rnd(3, 8)),
-        (brevitas_nn.QuantConv2d(3, 4, 3, bias=False, **wkw),
+        (brevitas_nn.QuantLinear(8, 5, bias=False, weight_quant=wq),
+         bn.QuantLinear(8, 5, bias=False, weight_quant=ours_w), rnd(3, 8)),
+        (brevitas_nn.QuantConv2d(3, 4, 3, bias=False, weight_quant=wq),
          bn.QuantConv2d(3, 4, 3, bias=False, weight_quant=ours_w), rnd(2, 3, 6, 6)),
     ]
     for theirs, ours, x in pairs:
@@ -207,8 +208,8 @@ def test_brevitas_parity():
             ours.weight.copy_(theirs.weight)
         theirs.eval(), ours.eval()
         assert torch.equal(theirs(x), ours(x))
-    relu_b = brevitas_nn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=4, scaling_impl_type="const",
-                                   max_val=15 * s).eval()
-    relu_o = bn.QuantReLU(const(4, s, signed=False)).eval()
+    act = const(4, 2.0**-4, signed=False)
+    relu_b = brevitas_nn.QuantReLU(act_quant=act_quantizer(act)).eval()
+    relu_o = bn.QuantReLU(act).eval()
     x = rnd(200, scale=0.7)
     assert torch.equal(relu_b(x), relu_o(x))

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "json.h"
 #include "onnx/import.h"
+#include "runtime/engine.h"
 
 namespace bitsmith::cli {
 namespace {
@@ -327,15 +328,19 @@ void print_text(const Graph& g, const std::vector<Layer>& layers) {
 }
 
 int run_inspect(const std::vector<std::string>& argv) {
-  Args args = parse_args(argv, {{"--json", false}});
+  Args args = parse_args(argv, {{"--json", false}, {"--lowered", false}});
   if (args.help) {
-    std::cout << "usage: bitsmith inspect MODEL [--json]\n\n"
-                 "Lists the graph with the type of every value, then each layer with weights\n"
-                 "(Conv, ConvTranspose, Gemm, MatMul): parameter counts and the bit widths of\n"
-                 "the Quant nodes feeding its weight and bias, and the totals.\n\n"
-                 "options:\n"
-                 "  --json      machine-readable output\n"
-                 "  -h, --help  this text\n";
+    std::cout
+        << "usage: bitsmith inspect MODEL [--json] [--lowered]\n\n"
+           "Lists the graph with the type of every value, then each layer with weights\n"
+           "(Conv, ConvTranspose, Gemm, MatMul): parameter counts and the bit widths of\n"
+           "the Quant nodes feeding its weight and bias, and the totals.\n\n"
+           "options:\n"
+           "  --json      machine-readable output\n"
+           "  --lowered   the integer graph the fast engine runs: each fused layer with its\n"
+           "              integer ranges, accumulator width and kernel inputs, and every node\n"
+           "              left to the reference path with the reason\n"
+           "  -h, --help  this text\n";
     return 0;
   }
   if (args.positional.size() != 1) {
@@ -343,6 +348,31 @@ int run_inspect(const std::vector<std::string>& argv) {
                                              : "takes exactly one MODEL argument");
   }
   std::shared_ptr<Graph> g = load_model_file(args.positional[0]);
+  if (args.has("--lowered")) {
+    CompiledModel model(g);
+    const LowerReport& r = model.report();
+    if (args.has("--json")) {
+      Json j;
+      j.begin_object();
+      j.key("model").value(g->source);
+      j.key("lowered").begin_array();
+      for (const auto& line : r.lowered) j.value(line);
+      j.end_array();
+      j.key("reference_path").begin_array();
+      for (const auto& line : r.left) j.value(line);
+      j.end_array();
+      j.key("graph").value(print(model.lowered()));
+      j.end_object();
+      std::cout << j.str() << "\n";
+    } else {
+      std::cout << print(model.lowered()) << "\nfused integer layers:\n";
+      for (const auto& line : r.lowered) std::cout << "  " << line << "\n";
+      std::cout << "left to the reference path:\n";
+      for (const auto& line : r.left) std::cout << "  " << line << "\n";
+      if (r.left.empty()) std::cout << "  (none)\n";
+    }
+    return 0;
+  }
   std::vector<Layer> layers = Analyzer(*g).layers();
   if (args.has("--json")) {
     print_json(*g, layers);

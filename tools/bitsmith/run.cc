@@ -10,6 +10,7 @@
 #include "json.h"
 #include "npy.h"
 #include "onnx/import.h"
+#include "runtime/engine.h"
 #include "runtime/session.h"
 
 namespace bitsmith::cli {
@@ -23,6 +24,10 @@ const char* kHelp =
     "options:\n"
     "  --input NAME=FILE.npy  an input (repeat for each input)\n"
     "  --mode MODE            exact (default: every rounding on the true value) or float\n"
+    "  --engine ENGINE        fast (default: the integer engine, same bits in exact mode) or\n"
+    "                         reference (the op-by-op reference executor)\n"
+    "  --threads N            threads for the integer kernels (default: BITSMITH_THREADS or all\n"
+    "                         cores; outputs do not depend on it)\n"
     "                         (float32 arithmetic as qonnx/onnxruntime compute it)\n"
     "  --output FILE.npz      save the outputs (np.load(FILE)[name]); written atomically\n"
     "  --intermediates        save/print every value, not only the outputs\n"
@@ -122,6 +127,8 @@ constexpr int64_t kJsonValueLimit = 4096;  // larger arrays get only the summary
 int run_run(const std::vector<std::string>& argv) {
   Args args = parse_args(argv, {{"--input", true},
                                 {"--mode", true},
+                                {"--engine", true},
+                                {"--threads", true},
                                 {"--output", true},
                                 {"--json", false},
                                 {"--intermediates", false},
@@ -142,6 +149,17 @@ int run_run(const std::vector<std::string>& argv) {
   opt.keep_intermediates = args.has("--intermediates");
   opt.allow_nan = args.has("--allow-nan");
   const bool json = args.has("--json");
+  std::string engine = args.get("--engine", "fast");
+  if (engine != "fast" && engine != "reference")
+    throw UsageError("--engine must be 'fast' or 'reference', got '" + engine + "'");
+  if (args.has("--threads")) {
+    std::string t = args.get("--threads");
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end || v < 1 || v > 1024)
+      throw UsageError("--threads must be an integer in 1..1024, got '" + t + "'");
+    opt.threads = static_cast<int>(v);
+  }
 
   std::shared_ptr<Graph> g = load_model_file(args.positional[0]);
   // NAME=FILE pairs, sorted by name (as the Python front reads a dict) so both report the same
@@ -167,7 +185,8 @@ int run_run(const std::vector<std::string>& argv) {
   }
   TensorMap feeds;
   for (const auto& [name, file] : files) feeds[name] = read_input(*g, name, file);
-  TensorMap out = execute(*g, feeds, opt);
+  CompiledModel model(g);
+  TensorMap out = model.run(feeds, opt, parse_engine(engine));
   feeds.clear();
   std::vector<std::string> names = ordered_names(*g, out, opt.keep_intermediates);
 

@@ -69,6 +69,9 @@ class QuantAvgPool2d(nn.Module):
         s = self.input_quant.spec
         if not isinstance(s, IntQuant) or s.zero_point or s.granularity != "per_tensor":
             raise ValueError("QuantAvgPool2d needs a per-tensor IntQuant input quantizer without a zero point")
+        if s.learned_bits:
+            raise ValueError("QuantAvgPool2d's Trunc is sized by a fixed bit width: use learned_bits=False for its "
+                             "input quantizer")
         self.kernel_size, self.stride, self.rounding = k, stride, rounding.upper()
         self.shift_bits = int(math.log2(area))
 

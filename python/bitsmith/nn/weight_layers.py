@@ -52,7 +52,7 @@ class _QuantWeightMixin:
     def quant_params(self, x_scale: Optional[torch.Tensor]):
         """(quantized weight, quantized or float bias)."""
         ws, wz = self.weight_quant.current_scale(self.weight)
-        w = FQ.fake_quant(self.weight, self.weight_quant.spec, ws, wz)
+        w = self.weight_quant.quantize(self.weight, ws, wz)
         b = self.bias
         if b is not None and self.bias_quant:
             if ws.numel() > 1 and ws.numel() != b.numel():
@@ -67,7 +67,7 @@ class _QuantWeightMixin:
         xs = None
         if self.input_quant is not None:
             xs, xz = self.input_quant.current_scale(x)
-            x = FQ.fake_quant(x, self.input_quant.spec, xs, xz)
+            x = self.input_quant.quantize(x, xs, xz)
         w, b = self.quant_params(xs)
         y = self._raw(x, w, b)
         return y if self.output_quant is None else self.output_quant(y)
