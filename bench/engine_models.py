@@ -48,8 +48,16 @@ def images(shape, n, seed=0):
 
 
 def standardized(shape, n, seed=0):
-    """Mean 0, variance 1: standardized jet features, normalized ImageNet pixels."""
+    """Mean 0, variance 1: standardized jet features."""
     return np.random.default_rng(seed).standard_normal((n,) + tuple(shape)).astype(np.float32)
+
+
+def imagenet(shape, n, seed=0):
+    """Normalized ImageNet pixels as a data loader gives them: (k/255 - mean_c) / std_c, NCHW."""
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(3, 1, 1)
+    k = np.random.default_rng(seed).integers(0, 256, (n,) + tuple(shape)).astype(np.float32)
+    return ((k / np.float32(255) - mean) / std).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------ specs
@@ -78,7 +86,7 @@ def _bnn_pynq(name):
 def _mobilenet():
     from brevitas_examples.imagenet_classification.models import model_with_cfg
 
-    return _calibrated(lambda: model_with_cfg("quant_mobilenet_v1_4b")[0], (3, 224, 224), standardized, batch=8)
+    return _calibrated(lambda: model_with_cfg("quant_mobilenet_v1_4b")[0], (3, 224, 224), imagenet, batch=8)
 
 
 def _resnet8():
@@ -151,7 +159,7 @@ SPECS = [
     Spec("cnv_w1a1", (3, 32, 32), 256, 1, images, _bnn_pynq("cnv_1w1a"), "8-bit input layer"),
     Spec("cnv_w2a2", (3, 32, 32), 256, 2, images, _bnn_pynq("cnv_2w2a"), "8-bit input layer"),
     Spec("resnet8_w4a4", (3, 32, 32), 256, 4, images, _resnet8, "8-bit stem and classifier"),
-    Spec("mobilenet_v1_w4a4", (3, 224, 224), 32, 4, standardized, _mobilenet, "8-bit first and last layer"),
+    Spec("mobilenet_v1_w4a4", (3, 224, 224), 32, 4, imagenet, _mobilenet, "8-bit first and last layer"),
 ]
 SPECS_BY_KEY = {s.key: s for s in SPECS}
 # bnn_pynq config names -> specs, for the input shape

@@ -35,6 +35,8 @@ void eval_quantize(EvalContext& c) {
   const Exact& sv = s.exact()[0];
   const Exact& zv = z.exact()[0];
   for (size_t i = 0; i < x.exact().size(); ++i) {
+    // NaN has no level; the reference passes it through Quant, so the batch goes there.
+    if (x.exact()[i].is_nan()) throw OffGrid("NaN reaches a quantizer");
     q.i64()[i] = static_cast<int64_t>(int_quant_level_exact(x.exact()[i], sv, zv, bits, a));
   }
   c.set_output(0, std::move(q));
@@ -118,7 +120,8 @@ void eval_from_real(EvalContext& c) {
                         [&](int64_t i, const std::array<int64_t, 3>& p) {
                           Exact v = (x.exact()[p[0]] - o.exact()[p[2]]) / s.exact()[p[1]];
                           if (!v.is_integer())
-                            c.fail("value " + std::to_string(i) + " is not on the integer grid");
+                            throw OffGrid("value " + std::to_string(i) +
+                                          " is not on the integer grid (NaN or infinity)");
                           q.i64()[i] = static_cast<int64_t>(v.floor());
                         });
   c.set_output(0, std::move(q));

@@ -191,7 +191,7 @@ class Lowerer {
       auto s = scalar(n.inputs[1]);
       if (!s || s->sign() <= 0) return nullptr;
       t = Twin{"", *s, Exact::from_int(0), -1, 1, true, {}, {}};
-      from_real(value, t);
+      if (!input_chain_twin(n, t)) from_real(value, t);
     } else if (is_qonnx(n, "MultiThreshold") && n.inputs.size() == 2 && constant(n.inputs[1])) {
       Exact s = Exact::from_double(n.attr_float("out_scale", 1.0f));
       if (s.sign() <= 0) return nullptr;
@@ -199,7 +199,9 @@ class Lowerer {
       if (thr->rank() != 2) return nullptr;
       t = Twin{"", s, Exact::from_double(n.attr_float("out_bias", 0.0f)), 0, thr->dim(1), false,
                {}, {}};
-      from_real(value, t);
+      // Thresholds shared by all channels make a per-element function of the input.
+      if (thr->dim(0) != 1 || t.qmax > opt_.max_threshold_levels || !input_chain_twin(n, t))
+        from_real(value, t);
     } else {
       return nullptr;
     }

@@ -62,6 +62,13 @@ Thresholds search_thresholds(const ChainProbe& cp, const std::vector<Exact>& acc
   // Bisection for every (level, channel) pair at once: the smallest a in
   // [lo', hi' + 1] with level(a) >= qmin + 1 + j, hi' + 1 meaning "never".
   const int64_t L = t.levels;
+  for (int64_t c = 0; c < C; ++c) {  // the bisection computes b - a in int64
+    if (hi[static_cast<size_t>(c)] - lo[static_cast<size_t>(c)] >= (int64_t{1} << 62) ||
+        lo[static_cast<size_t>(c)] < -(int64_t{1} << 61) ||
+        hi[static_cast<size_t>(c)] > (int64_t{1} << 61)) {
+      fail(ErrorKind::kUnsupported, "accumulator range beyond 61 bits");
+    }
+  }
   std::vector<int64_t> a(static_cast<size_t>(L * C)), b(static_cast<size_t>(L * C));
   for (int64_t c = 0; c < C; ++c) {
     size_t ci = static_cast<size_t>(c);

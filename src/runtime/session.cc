@@ -286,7 +286,13 @@ void infer_shapes_and_types(Graph& g, Mode mode) {
   }
   std::map<std::string, DataType> types;
   for (const auto& [name, t] : g.annotations) types[name] = t;
-  TensorMap all = run_graph(g, std::move(feeds), mode, true, &types);
+  TensorMap all;
+  try {
+    all = run_graph(g, std::move(feeds), mode, true, &types);
+  } catch (const OffGrid&) {
+    // A lowered graph whose zeros reach NaN (a division by a zero constant): value types
+    // stay unknown; runs that meet such values fall back to the reference graph.
+  }
   for (const auto& [name, t] : all) {
     ValueInfo v;
     v.name = name;
