@@ -498,6 +498,22 @@ def render(bench, info, args, tgts):
     return buf.getvalue()
 
 
+def write_docs_section(path: Path, text: str) -> None:
+    """Replaces docs/benchmarks.md's results section (up to the next '## ' heading) with this run."""
+    section = "## Engine vs peers: results"
+    body = text.replace("# Engine vs peers", section, 1)
+    body = body.replace("\n## ", "\n### ").replace("### Engine vs peers: results", section, 1)
+    old = path.read_text() if path.exists() else ""
+    start = old.find(section)
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + body
+    else:
+        nxt = old.find("\n## ", start + len(section))
+        new = old[:start] + body.rstrip("\n") + "\n" + (old[nxt:] if nxt >= 0 else "")
+    path.write_text(new.rstrip("\n") + "\n")
+    print(f"wrote the results section to {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -539,6 +555,8 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    if not args.quick:
+        write_docs_section(ROOT / "docs" / "benchmarks.md", text)
     out.with_suffix(".json").write_text(json.dumps(
         dict(machine=info, quick=args.quick, target_s=args.target_s, rows=bench.rows, targets=tgts,
              agreement=bench.agreement, notes=bench.notes), indent=1) + "\n")
