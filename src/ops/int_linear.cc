@@ -37,9 +37,10 @@ struct Prepared {
   std::vector<k::PackedS16> p16;  // per group
   std::vector<std::vector<uint64_t>> bits;
   std::vector<std::vector<int32_t>> w32;
-  std::vector<int8_t> dw;  // depthwise weights [kh][kw][c]
-  bool requant = false;    // thresholds given
-  bool acc64 = false;      // int64 accumulators (wide path whose sums may pass int32)
+  std::vector<std::vector<int64_t>> w64t;  // kI64: [K][N] per group
+  std::vector<int8_t> dw;                  // depthwise weights [kh][kw][c]
+  bool requant = false;                    // thresholds given
+  bool acc64 = false;  // int64 accumulators (wide path whose sums may pass int32)
   int64_t levels = 0;
   std::vector<int32_t> thr32, base32;
   std::vector<int64_t> thr64;
@@ -105,7 +106,13 @@ Prepared prepare(const EvalContext& c, const ConvShape& cs) {
       std::vector<uint64_t> b(static_cast<size_t>(p.ng * k::bit_words(p.kdim)));
       k::pack_bits(w8.data(), p.ng, p.kdim, b.data());
       p.bits.push_back(std::move(b));
-    } else {  // kWide, kI64
+    } else if (p.path == Path::kI64) {  // transposed [K][N], so the inner loop runs along outputs
+      std::vector<int64_t> wt(count);
+      for (int64_t j = 0; j < p.ng; ++j)
+        for (int64_t q = 0; q < p.kdim; ++q)
+          wt[static_cast<size_t>(q * p.ng + j)] = rows[j * p.kdim + q];
+      p.w64t.push_back(std::move(wt));
+    } else {  // kWide
       p.w32.emplace_back(rows, rows + count);
     }
   }
@@ -137,6 +144,34 @@ void narrow_rows(const int64_t* src, int64_t count, T* dst) {
   for (int64_t i = 0; i < count; ++i) dst[i] = static_cast<T>(src[i]);
 }
 
+// acc[r][j] = sum_q x[r][q] * wt[q][j] in int64 (sums proven to fit by the lowering).
+// The same loop compiled twice: AVX-512DQ has a 64-bit multiply (vpmullq) the
+// vectorizer uses along j; the portable copy serves every other CPU.
+__attribute__((always_inline)) inline void i64_rows_body(const int64_t* x, const int64_t* wt,
+                                                         int64_t rows, int64_t kdim, int64_t n,
+                                                         int64_t* acc, int64_t ldc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t* out = acc + r * ldc;
+    for (int64_t j = 0; j < n; ++j) out[j] = 0;
+    for (int64_t q = 0; q < kdim; ++q) {
+      const int64_t xv = x[r * kdim + q];
+      const int64_t* w = wt + q * n;
+      for (int64_t j = 0; j < n; ++j) out[j] += xv * w[j];
+    }
+  }
+}
+
+__attribute__((target("avx2,avx512f,avx512dq,avx512vl"))) void i64_rows_avx512(
+    const int64_t* x, const int64_t* wt, int64_t rows, int64_t kdim, int64_t n, int64_t* acc,
+    int64_t ldc) {
+  i64_rows_body(x, wt, rows, kdim, n, acc, ldc);
+}
+
+void i64_rows_portable(const int64_t* x, const int64_t* wt, int64_t rows, int64_t kdim, int64_t n,
+                       int64_t* acc, int64_t ldc) {
+  i64_rows_body(x, wt, rows, kdim, n, acc, ldc);
+}
+
 // Accumulators for `rows` rows of one group's operand a (row-major, lda = kdim).
 void gemm_rows(const Prepared& p, int64_t g, const void* a, int64_t rows, int32_t* acc32,
                int64_t* acc64, int64_t ldc) {
@@ -158,16 +193,13 @@ void gemm_rows(const Prepared& p, int64_t g, const void* a, int64_t rows, int32_
                           acc32, ldc);
     }
     case Path::kI64: {
-      // Portable loop: only first layers fed float inputs take this path.
+      // Only first layers fed float inputs (fixed point) take this path.
       const int64_t* x = static_cast<const int64_t*>(a);
-      const int32_t* w = p.w32[static_cast<size_t>(g)].data();
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < p.ng; ++j) {
-          int64_t s = 0;
-          for (int64_t q = 0; q < p.kdim; ++q) s += x[r * p.kdim + q] * w[j * p.kdim + q];
-          acc64[r * ldc + j] = s;
-        }
-      return;
+      const int64_t* wt = p.w64t[static_cast<size_t>(g)].data();
+      static const bool wide_simd =
+          k::isa_supported(k::Isa::kAvx512) && k::active_isa() == k::Isa::kAvx512;
+      if (wide_simd) return i64_rows_avx512(x, wt, rows, p.kdim, p.ng, acc64, ldc);
+      return i64_rows_portable(x, wt, rows, p.kdim, p.ng, acc64, ldc);
     }
     case Path::kWide:
       break;

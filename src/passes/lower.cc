@@ -474,6 +474,34 @@ class Lowerer {
 
   bool try_linear(size_t idx, std::string* why);
 
+  // The chain's nodes (and their constants) as a small graph fed at `in`.
+  ChainProbe chain_probe(const Chain& ch, const std::string& in, int rank, int axis,
+                         int64_t channels) {
+    ChainProbe cp;
+    cp.graph.source = src_.source;
+    cp.graph.name = "probe";
+    cp.in_name = in;
+    cp.rank = rank;
+    cp.axis = axis;
+    cp.channels = channels;
+    cp.q_scale = ch.q_scale;
+    cp.q_offset = ch.q_offset;
+    cp.qmin = ch.qmin;
+    cp.qmax = ch.qmax;
+    for (size_t k : ch.nodes) {
+      const Node& c = src_.nodes[k];
+      cp.graph.nodes.push_back(c);
+      for (const auto& i : c.inputs) {
+        if (const Tensor* t = constant(i)) cp.graph.initializers[i] = *t;
+      }
+    }
+    cp.out_name = src_.nodes[ch.nodes.back()].outputs[0];
+    ValueInfo ov;
+    ov.name = cp.out_name;
+    cp.graph.outputs.push_back(ov);
+    return cp;
+  }
+
   // The longest prefix of `chain` made of affine ops (Add, Sub, Mul, Div by constants,
   // BatchNormalization, Neg, Identity), and the per-channel map acc -> its output as
   // alpha * acc + beta, read off the reference ops at acc = 0 and 1 and checked at 2
@@ -697,28 +725,7 @@ bool Lowerer::try_linear(size_t idx, std::string* why) {
   std::optional<Thresholds> thr;
   std::string note;
   if (ch.quantized && ch.qmax - ch.qmin <= opt_.max_threshold_levels) {
-    ChainProbe cp;
-    cp.graph.source = src_.source;
-    cp.graph.name = "probe";
-    cp.in_name = n.outputs[0];
-    cp.rank = rank;
-    cp.axis = axis;
-    cp.channels = N;
-    cp.q_scale = ch.q_scale;
-    cp.q_offset = ch.q_offset;
-    cp.qmin = ch.qmin;
-    cp.qmax = ch.qmax;
-    for (size_t k : ch.nodes) {
-      const Node& c = src_.nodes[k];
-      cp.graph.nodes.push_back(c);
-      for (const auto& i : c.inputs) {
-        if (const Tensor* t = constant(i)) cp.graph.initializers[i] = *t;
-      }
-    }
-    cp.out_name = src_.nodes[ch.nodes.back()].outputs[0];
-    ValueInfo ov;
-    ov.name = cp.out_name;
-    cp.graph.outputs.push_back(ov);
+    ChainProbe cp = chain_probe(ch, n.outputs[0], rank, axis, N);
     try {
       thr = search_thresholds(cp, acc_scale, offset, lo, hi);
     } catch (const std::exception& e) {
@@ -769,6 +776,15 @@ bool Lowerer::try_linear(size_t idx, std::string* why) {
   std::string line = n.label() + ": " + std::to_string(N) + "x" + std::to_string(K) +
                      " integer weights (max |w| " + std::to_string(ir->max_abs) +
                      "), input levels [" + std::to_string(qlo) + ", " + std::to_string(qhi) + "]";
+  {
+    // Signed width of the widest accumulator over all channels.
+    int64_t m = 0;
+    for (int64_t c = 0; c < N; ++c)
+      m = std::max({m, -lo[static_cast<size_t>(c)], hi[static_cast<size_t>(c)]});
+    int bits = 1;
+    while (bits < 63 && (int64_t{1} << (bits - 1)) <= m) ++bits;
+    line += ", " + std::to_string(bits) + "-bit accumulator";
+  }
   if (thr) {
     const Node& qn = src_.nodes[ch.nodes.back()];
     for (size_t k : ch.nodes) consumed_.insert(k);
@@ -795,7 +811,7 @@ bool Lowerer::try_linear(size_t idx, std::string* why) {
     D.inputs.push_back(add_const(n.name + "_acc_scale", channel_tensor(alpha_c, rank, axis)));
     D.inputs.push_back(add_const(n.name + "_acc_offset", channel_tensor(beta_c, rank, axis)));
     D.outputs = {tail.empty() ? n.outputs[0] : src_.nodes[tail.back()].outputs[0]};
-    line += ", integer accumulator" + note;
+    line += ", dequantized exactly" + note;
     if (!tail.empty())
       line += ", " + std::to_string(tail.size()) + " affine nodes folded into its dequantization";
   }
@@ -833,27 +849,7 @@ bool Lowerer::try_add(size_t idx) {
   Chain ch = follow_chain(n.outputs[0], rank, 1, 1);
   std::optional<Thresholds> thr;
   if (ch.quantized && ch.qmax - ch.qmin <= opt_.max_threshold_levels) {
-    ChainProbe cp;
-    cp.graph.source = src_.source;
-    cp.in_name = n.outputs[0];
-    cp.rank = rank;
-    cp.axis = 1;
-    cp.channels = 1;
-    cp.q_scale = ch.q_scale;
-    cp.q_offset = ch.q_offset;
-    cp.qmin = ch.qmin;
-    cp.qmax = ch.qmax;
-    for (size_t k : ch.nodes) {
-      const Node& c = src_.nodes[k];
-      cp.graph.nodes.push_back(c);
-      for (const auto& i : c.inputs) {
-        if (const Tensor* t = constant(i)) cp.graph.initializers[i] = *t;
-      }
-    }
-    cp.out_name = src_.nodes[ch.nodes.back()].outputs[0];
-    ValueInfo ov;
-    ov.name = cp.out_name;
-    cp.graph.outputs.push_back(ov);
+    ChainProbe cp = chain_probe(ch, n.outputs[0], rank, 1, 1);
     try {
       thr = search_thresholds(cp, {g}, {a.offset + b.offset}, {lo}, {hi});
     } catch (const std::exception&) {

@@ -74,3 +74,36 @@ def test_engine_argument_errors(tmp_path, zoo_dir):
         bitsmith.load(path, threads=0)
     model = bitsmith.load(path)
     assert "IntLinear" in model.text(lowered=True)
+
+
+ISA_SCRIPT = """
+import sys, numpy as np, bitsmith
+for path in sys.argv[1:]:
+    m = bitsmith.load(path)
+    shape = [37] + [d or 1 for d in m.inputs[0].shape[1:]]
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    ref = m.run(x, engine="reference")
+    for t in (1, 2):
+        fast = m.run(x, threads=t)
+        for k in ref:
+            assert np.array_equal(fast[k], ref[k], equal_nan=True), (path, k, t)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("isa", ["ref", "avx2", "avx512"])
+def test_every_isa_path(isa, zoo_dir):
+    """The integer kernels are chosen once per process: each forced ISA in its own process."""
+    import os
+    import subprocess
+    import sys
+
+    from runtime_isa import supported  # noqa: E402 (tests/python helper)
+
+    if not supported(isa):
+        pytest.skip(f"this CPU lacks {isa}")
+    paths = [str(p) for p in REAL] + [zoo.exported(n, zoo_dir) for n in ("binary", "depthwise", "residual_add")]
+    env = dict(os.environ, BITSMITH_ISA=isa)
+    out = subprocess.run([sys.executable, "-c", ISA_SCRIPT, *paths], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
