@@ -25,6 +25,42 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<std::string> strings;
   std::shared_ptr<const Tensor> t;
+
+  static Attribute of_int(int64_t v) {
+    Attribute a;
+    a.i = v;
+    return a;
+  }
+  static Attribute of_float(float v) {
+    Attribute a;
+    a.type = Type::kFloat;
+    a.f = v;
+    return a;
+  }
+  static Attribute of_string(std::string v) {
+    Attribute a;
+    a.type = Type::kString;
+    a.s = std::move(v);
+    return a;
+  }
+  static Attribute of_ints(std::vector<int64_t> v) {
+    Attribute a;
+    a.type = Type::kInts;
+    a.ints = std::move(v);
+    return a;
+  }
+  static Attribute of_floats(std::vector<float> v) {
+    Attribute a;
+    a.type = Type::kFloats;
+    a.floats = std::move(v);
+    return a;
+  }
+  static Attribute of_tensor(Tensor v) {
+    Attribute a;
+    a.type = Type::kTensor;
+    a.t = std::make_shared<const Tensor>(std::move(v));
+    return a;
+  }
 };
 
 // Which family of ops a node belongs to, from its domain.

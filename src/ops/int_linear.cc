@@ -135,6 +135,8 @@ Prepared prepare(const EvalContext& c, const ConvShape& cs) {
         p.thr32.push_back(static_cast<int32_t>(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX)));
     }
   }
+  // Without thresholds the wide paths return their sums as they are, in int64.
+  p.acc64 = p.acc64 || ((p.path == Path::kWide || p.path == Path::kI64) && !p.requant);
   return p;
 }
 
@@ -294,7 +296,6 @@ void eval_gemm(EvalContext& c, const Prepared& p) {
   Shape os = q.shape();
   os.back() = N;
   Tensor out(ElemType::kInt64, os);
-  const bool acc_is_64 = p.acc64 || ((p.path == Path::kWide || p.path == Path::kI64) && !p.requant);
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, K * N));
   parallel_for(M, grain, [&](int64_t m0, int64_t m1) {
     const int64_t rows = m1 - m0;
@@ -304,7 +305,7 @@ void eval_gemm(EvalContext& c, const Prepared& p) {
     });
     std::vector<int32_t> acc32;
     std::vector<int64_t> acc64;
-    if (acc_is_64) {
+    if (p.acc64) {
       acc64.resize(static_cast<size_t>(rows * N));
     } else {
       acc32.resize(static_cast<size_t>(rows * N));
@@ -354,7 +355,6 @@ void eval_conv(EvalContext& c, const Prepared& p, const ConvShape& cs) {
   Shape os = cs.spatial == 2 ? Shape{B, N, OH, OW} : Shape{B, N, OW};
   Tensor out(ElemType::kInt64, os);
   const int64_t pad = c.node().attr_int("in_pad", 0);
-  const bool acc_is_64 = p.acc64 || ((p.path == Path::kWide || p.path == Path::kI64) && !p.requant);
   with_type(p.path, [&](auto tag) {
     using T = decltype(tag);
     // NHWC copy of the input in the kernel's element type.
@@ -372,8 +372,8 @@ void eval_conv(EvalContext& c, const Prepared& p, const ConvShape& cs) {
     std::vector<int32_t> dw_acc(p.depthwise ? static_cast<size_t>(P * N) : 0);
     parallel_for(P, grain, [&](int64_t p0, int64_t p1) {
       const int64_t rows = p1 - p0;
-      std::vector<int32_t> acc32(acc_is_64 ? 0 : static_cast<size_t>(rows * N));
-      std::vector<int64_t> acc64(acc_is_64 ? static_cast<size_t>(rows * N) : 0);
+      std::vector<int32_t> acc32(p.acc64 ? 0 : static_cast<size_t>(rows * N));
+      std::vector<int64_t> acc64(p.acc64 ? static_cast<size_t>(rows * N) : 0);
       if (p.depthwise) {
         // The depthwise kernel indexes its output by absolute pixel.
         if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>) {
@@ -383,22 +383,22 @@ void eval_conv(EvalContext& c, const Prepared& p, const ConvShape& cs) {
         }
       } else {
         std::vector<T> cols(static_cast<size_t>(rows * p.kdim));
-        std::vector<int32_t> g32(p.groups > 1 && !acc_is_64 ? static_cast<size_t>(rows * p.ng) : 0);
-        std::vector<int64_t> g64(p.groups > 1 && acc_is_64 ? static_cast<size_t>(rows * p.ng) : 0);
+        std::vector<int32_t> g32(p.groups > 1 && !p.acc64 ? static_cast<size_t>(rows * p.ng) : 0);
+        std::vector<int64_t> g64(p.groups > 1 && p.acc64 ? static_cast<size_t>(rows * p.ng) : 0);
         for (int64_t gi = 0; gi < p.groups; ++gi) {
           k::Conv2dGeom gg = g;
           gg.group_c0 = gi * cin_g;
           k::im2col_nhwc<T>(nhwc.data(), gg, p0, p1, static_cast<T>(pad), cols.data());
           if (p.groups == 1) {
-            gemm_rows(p, 0, cols.data(), rows, acc32.data(), acc_is_64 ? acc64.data() : nullptr, N);
+            gemm_rows(p, 0, cols.data(), rows, acc32.data(), p.acc64 ? acc64.data() : nullptr, N);
             continue;
           }
-          gemm_rows(p, gi, cols.data(), rows, g32.data(), acc_is_64 ? g64.data() : nullptr, p.ng);
+          gemm_rows(p, gi, cols.data(), rows, g32.data(), p.acc64 ? g64.data() : nullptr, p.ng);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < p.ng; ++j) {
               const size_t dst = static_cast<size_t>(r * N + gi * p.ng + j),
                            src = static_cast<size_t>(r * p.ng + j);
-              if (acc_is_64) {
+              if (p.acc64) {
                 acc64[dst] = g64[src];
               } else {
                 acc32[dst] = g32[src];
@@ -407,7 +407,7 @@ void eval_conv(EvalContext& c, const Prepared& p, const ConvShape& cs) {
         }
       }
       std::vector<int64_t> res(static_cast<size_t>(rows * N));
-      finish_rows(p, acc32.data(), acc_is_64 ? acc64.data() : nullptr, rows, res.data());
+      finish_rows(p, acc32.data(), p.acc64 ? acc64.data() : nullptr, rows, res.data());
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t pix = p0 + r, b = pix / (OH * OW), o = pix % (OH * OW);
         for (int64_t j = 0; j < N; ++j)

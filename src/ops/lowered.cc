@@ -42,42 +42,6 @@ void eval_quantize(EvalContext& c) {
   c.set_output(0, std::move(q));
 }
 
-// scale * q + offset as (a * q + b) / d * 2^e with 127-bit integers, so each
-// element costs one multiply-add and one reduction instead of two Exact operations.
-struct Affine {
-  bool fast = false;
-  i128 a = 0, b = 0, d = 1;
-  int64_t e = 0;
-  Exact scale, offset;
-};
-
-int bit_length(i128 v) {
-  int n = 0;
-  for (v = v < 0 ? -v : v; v; v >>= 1) ++n;
-  return n;
-}
-
-Affine make_affine(const Exact& s, const Exact& o) {
-  Affine f;
-  f.scale = s;
-  f.offset = o;
-  if (s.is_big() || o.is_big() || !s.is_finite() || !o.is_finite()) return f;
-  // s = sn 2^se / sd, o = on 2^oe / od; common exponent e = min(se, oe).
-  const int64_t e = o.is_zero() ? s.exp() : std::min<int64_t>(s.exp(), o.exp());
-  const int64_t ss = s.exp() - e, os = o.is_zero() ? 0 : o.exp() - e;
-  if (ss > 60 || os > 60) return f;
-  const int bits_a = bit_length(s.num()) + bit_length(o.den()) + static_cast<int>(ss);
-  const int bits_b = bit_length(o.num()) + bit_length(s.den()) + static_cast<int>(os);
-  const int bits_d = bit_length(s.den()) + bit_length(o.den());
-  if (bits_a > 60 || bits_b > 120 || bits_d > 120) return f;
-  f.a = (s.num() << ss) * o.den();
-  f.b = (o.num() << os) * s.den();
-  f.d = s.den() * o.den();
-  f.e = e;
-  f.fast = true;  // |a q| < 2^(60 + 64): the sum stays inside 127 bits
-  return f;
-}
-
 // IntDequantize(q, scale, offset) = scale * q + offset.
 void eval_dequantize(EvalContext& c) {
   need_exact(c);
@@ -85,24 +49,12 @@ void eval_dequantize(EvalContext& c) {
   const Tensor& s = c.real_input(1);
   const Tensor& o = c.real_input(2);
   if (q.type() != ElemType::kInt64) c.fail("input 0 must hold integers");
-  const Shape ps = broadcast_shape({s.shape(), o.shape()});
-  auto params = c.cached<std::vector<Affine>>("affine", [&] {
-    std::vector<Affine> v(static_cast<size_t>(checked_num_elements(ps, ElemType::kExact)));
-    for_each_broadcast<2>(
-        ps, {&s.shape(), &o.shape()}, [&](int64_t i, const std::array<int64_t, 2>& p) {
-          v[static_cast<size_t>(i)] = make_affine(s.exact()[static_cast<size_t>(p[0])],
-                                                  o.exact()[static_cast<size_t>(p[1])]);
-        });
-    return v;
-  });
-  Shape out = broadcast_shape({q.shape(), ps});
+  Shape out = broadcast_shape({q.shape(), s.shape(), o.shape()});
   Tensor y(ElemType::kExact, out);
-  for_each_broadcast<2>(out, {&q.shape(), &ps}, [&](int64_t i, const std::array<int64_t, 2>& p) {
-    const Affine& f = (*params)[static_cast<size_t>(p[1])];
-    const int64_t v = q.i64()[static_cast<size_t>(p[0])];
-    y.exact()[static_cast<size_t>(i)] =
-        f.fast ? Exact::make(f.a * v + f.b, f.d, f.e) : f.scale * Exact::from_int(v) + f.offset;
-  });
+  for_each_broadcast<3>(
+      out, {&q.shape(), &s.shape(), &o.shape()}, [&](int64_t i, const std::array<int64_t, 3>& p) {
+        y.exact()[i] = s.exact()[p[1]] * Exact::from_int(q.i64()[p[0]]) + o.exact()[p[2]];
+      });
   c.set_output(0, std::move(y));
 }
 

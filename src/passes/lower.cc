@@ -140,25 +140,6 @@ class Lowerer {
     return n;
   }
 
-  static Attribute int_attr(int64_t v) {
-    Attribute a;
-    a.type = Attribute::Type::kInt;
-    a.i = v;
-    return a;
-  }
-  static Attribute ints_attr(std::vector<int64_t> v) {
-    Attribute a;
-    a.type = Attribute::Type::kInts;
-    a.ints = std::move(v);
-    return a;
-  }
-  static Attribute string_attr(std::string v) {
-    Attribute a;
-    a.type = Attribute::Type::kString;
-    a.s = std::move(v);
-    return a;
-  }
-
   // The integer twin of a value, creating the conversion node on first request.
   const Twin* twin_of(const std::string& value) {
     auto it = twins_.find(value);
@@ -224,8 +205,8 @@ class Lowerer {
     if (!is_input) return nullptr;
     Node q = lowered_node("IntFromFloat", value + "_int");
     q.inputs = {value};
-    q.attrs["exp"] = int_attr(kFloatInputExp);
-    q.attrs["bits"] = int_attr(kFloatInputBits);
+    q.attrs["exp"] = Attribute::of_int(kFloatInputExp);
+    q.attrs["bits"] = Attribute::of_int(kFloatInputBits);
     q.outputs = {fresh(value + "_q")};
     const int64_t lim = int64_t{1} << kFloatInputBits;
     Twin t{q.outputs[0],
@@ -329,7 +310,7 @@ class Lowerer {
     Node q = lowered_node("IntFromFloatThresholds", qn.name + "_int");
     q.inputs = {v, add_const(qn.name + "_float_thresholds",
                              Tensor::from_i64({static_cast<int64_t>(thr.size())}, thr))};
-    q.attrs["base"] = int_attr(t.qmin);
+    q.attrs["base"] = Attribute::of_int(t.qmin);
     q.outputs = {fresh(qn.outputs[0] + "_q")};
     std::string cur = q.outputs[0];
     nodes_.push_back(std::move(q));
@@ -753,18 +734,18 @@ bool Lowerer::try_linear(size_t idx, std::string* why) {
         add_const(n.name + "_thresholds", Tensor::from_i64({N, thr->levels}, thr->thr)));
     L.inputs.push_back(add_const(n.name + "_base", Tensor::from_i64({N}, thr->base)));
   }
-  L.attrs["kind"] = string_attr(conv ? "conv" : "gemm");
-  L.attrs["in_min"] = int_attr(qlo);
-  L.attrs["in_max"] = int_attr(qhi);
-  L.attrs["bipolar"] = int_attr(in.bipolar ? 1 : 0);
+  L.attrs["kind"] = Attribute::of_string(conv ? "conv" : "gemm");
+  L.attrs["in_min"] = Attribute::of_int(qlo);
+  L.attrs["in_max"] = Attribute::of_int(qhi);
+  L.attrs["bipolar"] = Attribute::of_int(in.bipolar ? 1 : 0);
   if (conv) {
-    L.attrs["group"] = int_attr(group);
-    L.attrs["kernel_shape"] = ints_attr(kshape);
-    L.attrs["strides"] = ints_attr(strides);
-    L.attrs["pads"] = ints_attr(pads);
-    L.attrs["dilations"] = ints_attr(dil);
-    L.attrs["in_pad"] = int_attr(qpad);
-    L.attrs["spatial_rank"] = int_attr(w->rank() - 2);
+    L.attrs["group"] = Attribute::of_int(group);
+    L.attrs["kernel_shape"] = Attribute::of_ints(kshape);
+    L.attrs["strides"] = Attribute::of_ints(strides);
+    L.attrs["pads"] = Attribute::of_ints(pads);
+    L.attrs["dilations"] = Attribute::of_ints(dil);
+    L.attrs["in_pad"] = Attribute::of_int(qpad);
+    L.attrs["spatial_rank"] = Attribute::of_int(w->rank() - 2);
   }
   std::string q = fresh(n.outputs[0] + "_q");
   L.outputs = {q};
@@ -866,9 +847,9 @@ bool Lowerer::try_add(size_t idx) {
     A.inputs.push_back(
         add_const(n.name + "_thresholds", Tensor::from_i64({thr->levels}, thr->thr)));
   }
-  A.attrs["a"] = int_attr(ka);
-  A.attrs["b"] = int_attr(kb);
-  A.attrs["base"] = int_attr(thr ? thr->base[0] : 0);
+  A.attrs["a"] = Attribute::of_int(ka);
+  A.attrs["b"] = Attribute::of_int(kb);
+  A.attrs["base"] = Attribute::of_int(thr ? thr->base[0] : 0);
   std::string q = fresh(n.outputs[0] + "_q");
   A.outputs = {q};
   nodes_.push_back(std::move(A));

@@ -7,6 +7,37 @@
 
 namespace bitsmith {
 
+namespace {
+
+// Bisection for many searches at once: for every i, the smallest x in [a[i], b[i]]
+// with reached(i, x), where reached is monotone in x and b[i] stands for "never".
+// `probe(mid)` evaluates all midpoints in one reference run; it returns, per i,
+// the level reached at mid[i], compared with want[i].
+template <class Probe>
+void bisect_all(std::vector<int64_t>& a, std::vector<int64_t> b, const std::vector<int64_t>& want,
+                Probe probe) {
+  std::vector<int64_t> mid(a.size());
+  for (;;) {
+    bool active = false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      mid[i] = a[i] + (b[i] - a[i]) / 2;
+      active = active || a[i] < b[i];
+    }
+    if (!active) return;
+    std::vector<int64_t> q = probe(mid);
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i] >= b[i]) continue;
+      if (q[i] >= want[i]) {
+        b[i] = mid[i];
+      } else {
+        a[i] = mid[i] + 1;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<int64_t> eval_levels(const ChainProbe& cp, const std::vector<Exact>& reals,
                                  int64_t probes) {
   Shape shape(static_cast<size_t>(cp.rank), 1);
@@ -79,27 +110,13 @@ Thresholds search_thresholds(const ChainProbe& cp, const std::vector<Exact>& acc
       b[static_cast<size_t>(j * C + c)] = h + 1;
     }
   }
-  std::vector<Exact> r(static_cast<size_t>(L * C));
-  std::vector<int64_t> mid(static_cast<size_t>(L * C));
-  for (;;) {
-    bool active = false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      mid[i] = a[i] + (b[i] - a[i]) / 2;
-      active = active || a[i] < b[i];
-      r[i] = real_of(static_cast<int64_t>(i) % C, mid[i]);
-    }
-    if (!active) break;
-    std::vector<int64_t> q = eval_levels(cp, r, L);
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (a[i] >= b[i]) continue;
-      int64_t level = cp.qmin + 1 + static_cast<int64_t>(i) / C;
-      if (q[i] >= level) {
-        b[i] = mid[i];
-      } else {
-        a[i] = mid[i] + 1;
-      }
-    }
-  }
+  std::vector<int64_t> want(a.size());
+  for (size_t i = 0; i < a.size(); ++i) want[i] = cp.qmin + 1 + static_cast<int64_t>(i) / C;
+  std::vector<Exact> r(a.size());
+  bisect_all(a, b, want, [&](const std::vector<int64_t>& mid) {
+    for (size_t i = 0; i < mid.size(); ++i) r[i] = real_of(static_cast<int64_t>(i) % C, mid[i]);
+    return eval_levels(cp, r, L);
+  });
   t.thr.resize(static_cast<size_t>(L * C));
   for (int64_t c = 0; c < C; ++c) {
     for (int64_t j = 0; j < L; ++j)
@@ -117,26 +134,14 @@ std::vector<int64_t> search_float_thresholds(const ChainProbe& cp) {
   }
   const int64_t L = cp.qmax - cp.qmin;
   std::vector<int64_t> a(static_cast<size_t>(L), lo), b(static_cast<size_t>(L), int64_t{hi} + 1);
-  std::vector<Exact> r(static_cast<size_t>(L));
-  std::vector<int64_t> mid(static_cast<size_t>(L));
-  for (;;) {
-    bool active = false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      mid[i] = a[i] + (b[i] - a[i]) / 2;
-      active = active || a[i] < b[i];
+  std::vector<int64_t> want(a.size());
+  for (size_t i = 0; i < a.size(); ++i) want[i] = cp.qmin + 1 + static_cast<int64_t>(i);
+  std::vector<Exact> r(a.size());
+  bisect_all(a, b, want, [&](const std::vector<int64_t>& mid) {
+    for (size_t i = 0; i < mid.size(); ++i)
       r[i] = real(static_cast<uint32_t>(std::min<int64_t>(mid[i], hi)));
-    }
-    if (!active) break;
-    std::vector<int64_t> q = eval_levels(cp, r, L);
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (a[i] >= b[i]) continue;
-      if (q[i] >= cp.qmin + 1 + static_cast<int64_t>(i)) {
-        b[i] = mid[i];
-      } else {
-        a[i] = mid[i] + 1;
-      }
-    }
-  }
+    return eval_levels(cp, r, L);
+  });
   return a;
 }
 

@@ -27,40 +27,22 @@ using Attrs = std::map<std::string, Attribute>;
 // ---- attributes
 
 inline Attribute ai(int64_t v) {
-  Attribute a;
-  a.type = Attribute::Type::kInt;
-  a.i = v;
-  return a;
+  return Attribute::of_int(v);
 }
 inline Attribute af(float v) {
-  Attribute a;
-  a.type = Attribute::Type::kFloat;
-  a.f = v;
-  return a;
+  return Attribute::of_float(v);
 }
 inline Attribute as(const std::string& v) {
-  Attribute a;
-  a.type = Attribute::Type::kString;
-  a.s = v;
-  return a;
+  return Attribute::of_string(v);
 }
 inline Attribute aints(std::vector<int64_t> v) {
-  Attribute a;
-  a.type = Attribute::Type::kInts;
-  a.ints = std::move(v);
-  return a;
+  return Attribute::of_ints(std::move(v));
 }
 inline Attribute afloats(std::vector<float> v) {
-  Attribute a;
-  a.type = Attribute::Type::kFloats;
-  a.floats = std::move(v);
-  return a;
+  return Attribute::of_floats(std::move(v));
 }
 inline Attribute atensor(Tensor t) {
-  Attribute a;
-  a.type = Attribute::Type::kTensor;
-  a.t = std::make_shared<const Tensor>(std::move(t));
-  return a;
+  return Attribute::of_tensor(std::move(t));
 }
 
 // ---- tensors: one argument makes a 1-D tensor, (shape, values) any shape
