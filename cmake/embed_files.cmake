@@ -1,7 +1,8 @@
 # Writes OUT: a C++ file defining bitsmith::codegen::rt_files(), the name and text
-# of each file in FILES, so generated projects carry them without bitsmith
+# of each file in FILES (separated by |), so generated projects carry them without bitsmith
 # reading its source tree at run time.
 set(body "")
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f IN LISTS FILES)
   get_filename_component(name ${f} NAME)
   file(READ ${f} text)

@@ -2,12 +2,15 @@
 #include "codegen/program.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <map>
 #include <numeric>
 #include <set>
 #include <utility>
 
 #include "core/error.h"
+#include "core/float_order.h"
+#include "core/quantize.h"
 
 namespace bitsmith::codegen {
 
@@ -144,7 +147,8 @@ class Builder {
       const Node& n = *it->second;
       size_t data = n.inputs.size();
       if (kAliasOps.count(n.op_type) || n.op_type == "IntLinear" || n.op_type == "IntDequantize" ||
-          n.op_type == "IntFromFloatThresholds")
+          n.op_type == "IntFromFloatThresholds" || n.op_type == "IntRequant" ||
+          n.op_type == "IntThreshold" || n.op_type == "IntConvTranspose")
         data = 1;
       if (n.op_type == "IntAdd") data = 2;
       for (size_t i = 0; i < std::min(data, n.inputs.size()); ++i) work.push_back(n.inputs[i]);
@@ -241,6 +245,21 @@ class Builder {
     if (op == "MaxPool" || op == "GlobalMaxPool") return max_pool(n);
     if (op == "Transpose") return transpose(n);
     if (op == "Softmax") return softmax(n);
+    if (op == "IntRequant") return requant_op(n);
+    if (op == "IntThreshold") return threshold_op(n);
+    if (op == "IntScale") return scale_op(n);
+    if (op == "Concat") return concat(n);
+    if (op == "IntSumPool") return sum_pool(n);
+    if (op == "IntConvTranspose") return conv_transpose(n);
+    if (op == "IntQuantize" && buf_of_.count(n.inputs[0]) &&
+        p_.buffers[static_cast<size_t>(buf_of_.at(n.inputs[0]))].kind == BufKind::kFloat)
+      return quantize_input(n);
+    if (op == "FloatQuant") {
+      refuse(n,
+             "is a minifloat quantizer: its values are floats, and the generated code has no "
+             "floats on the integer path",
+             "quantize with integers (Quant / IntQuant) to compile the model");
+    }
     if (op == "IntQuantize" || op == "IntFromReal") {
       refuse(n, "quantizes a value the integer path does not compute (a float op comes before it)",
              "the ops before it must be lowered first; see `bitsmith inspect --lowered`");
@@ -258,6 +277,54 @@ class Builder {
     s.levels = static_cast<int64_t>(s.keys.size());
     s.base = {n.attr_int("base")};
     finish(std::move(s), n, BufKind::kInt, {n.attr_int("base"), n.attr_int("base") + s.levels});
+  }
+
+  // A Quant on a float32 input with more levels than the lowering's float
+  // thresholds take (e.g. 16 bits): the same thresholds on the float32 order,
+  // found here by bisection over the keys with the core's exact quantizer, so the
+  // level of every finite float32 is the reference's.
+  void quantize_input(const Node& n) {
+    const Buffer& in = in_buffer(n, 0, BufKind::kFloat);
+    Step s = start(n, StepKind::kFloatThresholds);
+    s.in = {static_cast<int>(&in - p_.buffers.data())};
+    const Tensor& sc = constant(n, 1);
+    const Tensor& zp = constant(n, 2);
+    const Tensor& bt = constant(n, 3);
+    if (sc.size() != 1 || zp.size() != 1 || bt.size() != 1)
+      refuse(n, "scale, zero point and bit width must be scalars", "");
+    const Exact scale =
+        sc.type() == ElemType::kExact ? sc.exact()[0] : Exact::from_double(sc.f32()[0]);
+    const Exact zero =
+        zp.type() == ElemType::kExact ? zp.exact()[0] : Exact::from_double(zp.f32()[0]);
+    const int bits = static_cast<int>(bt.type() == ElemType::kInt64 ? bt.i64()[0]
+                                      : bt.type() == ElemType::kExact
+                                          ? static_cast<int64_t>(bt.exact()[0].floor())
+                                          : static_cast<int64_t>(bt.f32()[0]));
+    if (!(scale > Exact()) || bits < 1 || bits > 24)
+      refuse(n, "needs a positive scale and at most 24 bits for a float input", "");
+    IntQuantAttrs a;
+    a.is_signed = n.attr_int("signed", 1) != 0;
+    a.narrow = n.attr_int("narrow", 0) != 0;
+    a.mode = parse_rounding_mode(n.attr_string("rounding_mode", "ROUND"));
+    auto level = [&](uint32_t key) {
+      return static_cast<int64_t>(
+          int_quant_level_exact(Exact::from_double(float_of_key(key)), scale, zero, bits, a));
+    };
+    const uint32_t lo_key = float_key(-FLT_MAX), hi_key = float_key(FLT_MAX);
+    const int64_t base = level(lo_key), top = level(hi_key);
+    uint32_t from = lo_key;
+    for (int64_t t = base + 1; t <= top; ++t) {
+      uint32_t lo = from, hi = hi_key;  // level(hi) >= t > level(lo)
+      while (hi - lo > 1) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        (level(mid) >= t ? hi : lo) = mid;
+      }
+      s.keys.push_back(hi);
+      from = hi - 1;
+    }
+    s.levels = static_cast<int64_t>(s.keys.size());
+    s.base = {base};
+    finish(std::move(s), n, BufKind::kInt, {base, top});
   }
 
   void fixed_input(const Node& n) {
@@ -561,6 +628,179 @@ class Builder {
       for (int64_t d = axis + 1; d < rank; ++d) s.inner *= shape[static_cast<size_t>(d)];
     }
     finish(std::move(s), n, BufKind::kFloat);
+  }
+
+  // Channels along `axis` of the node's output, for per-channel parameters of
+  // `entries` entries (1: shared by all channels).
+  void per_channel(const Node& n, Step& s, int64_t entries) {
+    const Shape os = sample_shape(n.outputs[0]);
+    int64_t axis = n.attr_int("axis", 1);
+    if (axis < 0) axis += static_cast<int64_t>(os.size());
+    if (axis < 0 || axis >= static_cast<int64_t>(os.size())) refuse(n, "axis out of range", "");
+    s.chan_inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < os.size(); ++d) s.chan_inner *= os[d];
+    s.channels = entries == 1 ? 1 : os[static_cast<size_t>(axis)];
+    if (entries != 1 && entries != s.channels)
+      refuse(n, "parameters do not match the channels", "");
+  }
+
+  std::vector<int64_t> ints(const Node& n, size_t i) {
+    const Tensor& t = constant(n, i);
+    if (t.type() != ElemType::kInt64)
+      refuse(n, "input " + std::to_string(i) + " must be int64", "");
+    return t.i64();
+  }
+
+  void requant_op(const Node& n) {
+    const Buffer& in = in_buffer(n, 0, BufKind::kInt);
+    Step s = start(n, StepKind::kRequant);
+    s.in = {static_cast<int>(&in - p_.buffers.data())};
+    s.mul = ints(n, 1);
+    s.addend = ints(n, 2);
+    s.divisor = ints(n, 3);
+    s.bias = ints(n, 4);
+    s.level_min = ints(n, 5);
+    s.level_max = ints(n, 6);
+    // Each parameter has one entry per channel or one for all: widen them alike.
+    int64_t entries = 1;
+    for (auto* v : {&s.mul, &s.addend, &s.divisor, &s.bias, &s.level_min, &s.level_max})
+      entries = std::max<int64_t>(entries, static_cast<int64_t>(v->size()));
+    for (auto* v : {&s.mul, &s.addend, &s.divisor, &s.bias, &s.level_min, &s.level_max}) {
+      if (v->size() == 1) v->assign(static_cast<size_t>(entries), v->front());
+      if (static_cast<int64_t>(v->size()) != entries) refuse(n, "parameter sizes differ", "");
+    }
+    per_channel(n, s, entries);
+    s.rounding = static_cast<int>(parse_rounding_mode(n.attr_string("rounding_mode", "ROUND")));
+    s.product_bits = static_cast<int>(n.attr_int("product_bits", 127));
+    if (s.product_bits > 125) refuse(n, "its products need more than 125 bits", "");
+    const IntRange out = {*std::min_element(s.level_min.begin(), s.level_min.end()),
+                          *std::max_element(s.level_max.begin(), s.level_max.end())};
+    finish(std::move(s), n, BufKind::kInt, out);
+  }
+
+  void threshold_op(const Node& n) {
+    const Buffer& in = in_buffer(n, 0, BufKind::kInt);
+    Step s = start(n, StepKind::kThreshold);
+    s.in = {static_cast<int>(&in - p_.buffers.data())};
+    const Tensor& t = constant(n, 1);
+    if (t.rank() != 2) refuse(n, "thresholds must be [rows, levels]", "");
+    const int64_t rows = t.dim(0);
+    s.base = ints(n, 2);
+    s.sign =
+        n.inputs.size() > 3 && !n.inputs[3].empty() ? ints(n, 3) : std::vector<int64_t>(rows, 1);
+    if (static_cast<int64_t>(s.base.size()) != rows || static_cast<int64_t>(s.sign.size()) != rows)
+      refuse(n, "base and sign need one entry per threshold row", "");
+    per_channel(n, s, rows);
+    // The compared value is sign * acc.
+    IntRange acc = in.range;
+    bool neg = false;
+    for (int64_t v : s.sign) neg = neg || v < 0;
+    if (neg) acc = {std::min(acc.lo, -acc.hi), std::max(acc.hi, -acc.lo)};
+    s.acc = acc;
+    const IntRange out = requant(n, s, 1, rows, acc);
+    finish(std::move(s), n, BufKind::kInt, out);
+  }
+
+  void scale_op(const Node& n) {
+    const Buffer& in = in_buffer(n, 0, BufKind::kInt);
+    Step s = start(n, StepKind::kScale);
+    s.in = {static_cast<int>(&in - p_.buffers.data())};
+    s.a = n.attr_int("multiplier");
+    const i128 x = i128{s.a} * in.range.lo, y = i128{s.a} * in.range.hi;
+    if (abs128(x) > (i128{1} << 62) || abs128(y) > (i128{1} << 62))
+      refuse(n, "its products need more than 63 bits", "");
+    const IntRange out{static_cast<int64_t>(std::min(x, y)), static_cast<int64_t>(std::max(x, y))};
+    finish(std::move(s), n, BufKind::kInt, out);
+  }
+
+  void concat(const Node& n) {
+    Step s = start(n, StepKind::kConcat);
+    const Shape os = sample_shape(n.outputs[0]);
+    int64_t axis = n.attr_int("axis");
+    if (axis < 0) axis += static_cast<int64_t>(os.size());
+    if (axis < 0 || axis >= static_cast<int64_t>(os.size())) refuse(n, "axis out of range", "");
+    s.outer = 1;
+    for (int64_t d = 0; d < axis; ++d) s.outer *= os[static_cast<size_t>(d)];
+    IntRange out{INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const Buffer& in = in_buffer(n, i, BufKind::kInt);
+      s.in.push_back(static_cast<int>(&in - p_.buffers.data()));
+      s.chunks.push_back(in.size / std::max<int64_t>(1, s.outer));
+      out = {std::min(out.lo, in.range.lo), std::max(out.hi, in.range.hi)};
+    }
+    finish(std::move(s), n, BufKind::kInt, out);
+  }
+
+  void sum_pool(const Node& n) {
+    const Buffer& in = in_buffer(n, 0, BufKind::kInt);
+    Step s = start(n, StepKind::kSumPool);
+    s.in = {static_cast<int>(&in - p_.buffers.data())};
+    const Shape is = sample_shape(n.inputs[0]), os = sample_shape(n.outputs[0]);
+    if (is.size() != 3 && is.size() != 4) refuse(n, "only 1-D and 2-D pooling is supported", "");
+    ConvGeom& g = s.geom;
+    g.spatial = static_cast<int>(is.size()) - 2;
+    g.c = is[1];
+    g.h = g.spatial == 2 ? is[2] : 1;
+    g.w = is.back();
+    g.oh = g.spatial == 2 ? os[2] : 1;
+    g.ow = os.back();
+    auto ks = n.attr_ints("kernel_shape");
+    const size_t r = ks.size();
+    auto st = n.attr_ints("strides", std::vector<int64_t>(r, 1));
+    auto pd = n.attr_ints("pads", std::vector<int64_t>(2 * r, 0));
+    if (r == 2 && st.size() == 2 && pd.size() == 4) {
+      g.kh = ks[0], g.kw = ks[1], g.sh = st[0], g.sw = st[1];
+      g.pt = pd[0], g.pl = pd[1], g.pb = pd[2], g.pr = pd[3];
+    } else if (r == 1 && st.size() == 1 && pd.size() == 2) {
+      g.kw = ks[0], g.sw = st[0], g.pl = pd[0], g.pr = pd[1];
+    } else {
+      refuse(n, "bad pooling attributes", "");
+    }
+    s.pad_level = n.attr_int("pad_value", 0);
+    const int64_t taps = g.kh * g.kw;
+    const IntRange out{taps * std::min(in.range.lo, s.pad_level),
+                       taps * std::max(in.range.hi, s.pad_level)};
+    finish(std::move(s), n, BufKind::kInt, out);
+  }
+
+  void conv_transpose(const Node& n) {
+    const Buffer& in = in_buffer(n, 0, BufKind::kInt);
+    Step s = start(n, StepKind::kConvTranspose);
+    s.in = {static_cast<int>(&in - p_.buffers.data())};
+    const Tensor& w = constant(n, 1);
+    const Shape is = sample_shape(n.inputs[0]), os = sample_shape(n.outputs[0]);
+    if (is.size() != 4 || w.rank() != 4)
+      refuse(n, "only 2-D transposed convolutions are supported", "");
+    ConvGeom& g = s.geom;
+    g.c = is[1], g.h = is[2], g.w = is[3];
+    g.oh = os[2], g.ow = os[3];
+    g.groups = n.attr_int("group", 1);
+    g.kh = w.dim(2), g.kw = w.dim(3);
+    auto st = n.attr_ints("strides", {1, 1}), dl = n.attr_ints("dilations", {1, 1}),
+         pd = n.attr_ints("pads", {0, 0, 0, 0});
+    if (st.size() != 2 || dl.size() != 2 || pd.size() != 4) refuse(n, "bad attributes", "");
+    g.sh = st[0], g.sw = st[1], g.dh = dl[0], g.dw = dl[1];
+    g.pt = pd[0], g.pl = pd[1], g.pb = pd[2], g.pr = pd[3];
+    s.n = os[1];
+    s.k = w.dim(1) * g.kh * g.kw;  // weights per input channel
+    s.weights = w.i64();
+    s.zero = n.attr_int("input_zero", 0);
+    // Every output sums at most all taps of its group's input channels.
+    const i128 x = std::max(abs128(i128{in.range.lo} - s.zero), abs128(i128{in.range.hi} - s.zero));
+    const int64_t cg = g.c / g.groups, og = s.n / g.groups;
+    i128 worst = 0;
+    for (int64_t o = 0; o < s.n; ++o) {
+      i128 sum = 0;
+      const int64_t grp = o / og, oc = o % og;
+      for (int64_t i = grp * cg; i < (grp + 1) * cg; ++i)
+        for (int64_t t = 0; t < g.kh * g.kw; ++t)
+          sum += abs128(s.weights[static_cast<size_t>((i * og + oc) * g.kh * g.kw + t)]) * x;
+      worst = std::max(worst, sum);
+    }
+    if (worst > (i128{1} << 62)) refuse(n, "its accumulator needs more than 63 bits", "");
+    s.acc = {-static_cast<int64_t>(worst), static_cast<int64_t>(worst)};
+    const IntRange out = s.acc;
+    finish(std::move(s), n, BufKind::kInt, out);
   }
 
   const Graph& g_;

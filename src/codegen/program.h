@@ -47,6 +47,12 @@ enum class StepKind : uint8_t {
   kTranspose,        // permutation of axes
   kDequantize,       // exact rational scale*q + offset, rounded once
   kSoftmax,          // double-precision softmax (exact mode's definition)
+  kRequant,          // round_div(acc * mul + addend + bias * divisor, divisor), clamped
+  kThreshold,        // base + #{j : sign * acc >= thresholds[j]} per channel
+  kScale,            // q * a
+  kConcat,           // levels concatenated along an axis
+  kSumPool,          // window sums (padding reads pad_level)
+  kConvTranspose,    // transposed convolution of (q - zero), integer accumulator
 };
 
 struct ConvGeom {
@@ -101,6 +107,19 @@ struct Step {
   Dequant deq;  // kDequantize
 
   int64_t outer = 1, len = 1, inner = 1;  // kSoftmax: slices of len elements, stride inner
+
+  // kRequant / kThreshold: per-channel parameters (one entry per channel, or one for
+  // all); the channel of output element i is (i / chan_inner) % channels.
+  int64_t channels = 1, chan_inner = 1;
+  std::vector<int64_t> mul, addend, divisor, bias, level_min, level_max;
+  int rounding = 0;           // bitsmith_int::Rounding
+  int product_bits = 64;      // bits |acc * mul + addend + bias * divisor| needs
+  std::vector<int64_t> sign;  // kThreshold: +1 or -1 per row
+
+  // kConcat: each input contributes chunks[k] elements per step of the outer index.
+  std::vector<int64_t> chunks;
+
+  int64_t zero = 0;  // kConvTranspose: the input level of real 0
 };
 
 struct Program {

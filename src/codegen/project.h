@@ -19,6 +19,12 @@ using Project = std::vector<GeneratedFile>;
 // `bitsmith compile --target cpp`: a self-contained C++17 project.
 Project emit_cpp(const Program& program);
 
+// One step as a plain C++ function: the cpp target's code. The hls target uses it
+// for the host-side steps (in its testbench), and with hls = true (ap_int types) for
+// device steps that need no pragmas of their own.
+std::string cpp_step(const Program& program, const Step& step, bool hls = false);
+std::string cpp_type(const Program& program, const Buffer& buffer);
+
 struct HlsOptions {
   std::string io = "parallel";       // "parallel" (arrays) | "stream" (hls::stream)
   int reuse_factor = 1;              // hls4ml's ReuseFactor

@@ -119,6 +119,26 @@ std::string describe(const Program& p, const Step& s) {
     case StepKind::kSoftmax:
       o << "softmax in double precision";
       break;
+    case StepKind::kRequant:
+      o << "exact requantization round(num / divisor), " << s.channels << " channel(s), "
+        << s.product_bits << "-bit products";
+      break;
+    case StepKind::kThreshold:
+      o << s.levels << " thresholds per channel";
+      break;
+    case StepKind::kScale:
+      o << "scale by " << s.a;
+      break;
+    case StepKind::kConcat:
+      o << "concatenation of " << s.in.size() << " inputs";
+      break;
+    case StepKind::kSumPool:
+      o << s.geom.kh << "x" << s.geom.kw << " sum pooling";
+      break;
+    case StepKind::kConvTranspose:
+      o << s.geom.kh << "x" << s.geom.kw << " transposed convolution " << s.geom.c << " -> " << s.n
+        << " channels, accumulator " << range_text(s.acc);
+      break;
   }
   o << " -> " << out.ident << " " << shape_text(out.shape);
   if (out.kind == BufKind::kInt) o << " levels " << range_text(out.range);

@@ -130,6 +130,42 @@ i128 round_exact(const Exact& x, RoundingMode mode) {
   return round_sum(x, Exact(), mode);
 }
 
+i128 round_div(i128 num, i128 den, RoundingMode mode) {
+  if (den <= 0) fail(ErrorKind::kRuntime, "round_div needs a positive divisor");
+  i128 q = num / den, r = num % den;  // C++ truncates: make q the floor, r in [0, den)
+  if (r < 0) {
+    q -= 1;
+    r += den;
+  }
+  if (r == 0) return q;
+  const bool positive = num > 0;
+  switch (mode) {
+    case RoundingMode::kFloor:
+      return q;
+    case RoundingMode::kCeil:
+      return q + 1;
+    case RoundingMode::kDown:
+      return positive ? q : q + 1;
+    case RoundingMode::kUp:
+      return positive ? q + 1 : q;
+    case RoundingMode::kHalfEven:
+    case RoundingMode::kHalfUp:
+    case RoundingMode::kHalfDown:
+      break;
+  }
+  const i128 rest = den - r;  // distance to q + 1; compared with r, never doubled
+  if (r < rest) return q;
+  if (r > rest) return q + 1;
+  switch (mode) {  // an exact tie
+    case RoundingMode::kHalfUp:
+      return positive ? q + 1 : q;
+    case RoundingMode::kHalfDown:
+      return positive ? q : q + 1;
+    default:
+      return (q % 2 == 0) ? q : q + 1;
+  }
+}
+
 namespace {
 
 // v as a double when the conversion is exact (a dyadic with at most 53

@@ -61,6 +61,11 @@ F round_float(F x, RoundingMode mode) {
 // Exact meaning: the rounding decision taken on the true value. x must be finite.
 i128 round_exact(const Exact& x, RoundingMode mode);
 
+// Integer meaning: num / den rounded with `mode`, den > 0, decided on the remainder
+// (no overflow for any num, den in i128). Equals round_exact(num / den). The integer
+// requantizer IntRequant uses it; generated code must take the same decisions.
+i128 round_div(i128 num, i128 den, RoundingMode mode);
+
 // Parameters of one IntQuant element (bit width may vary per element by broadcasting).
 struct IntQuantAttrs {
   bool is_signed = true;

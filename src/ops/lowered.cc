@@ -174,6 +174,57 @@ void eval_int_add(EvalContext& c) {
   c.set_output(0, std::move(out));
 }
 
+// IntThreshold(acc, thresholds [C, L], base [C][, sign [C]]) attr axis: for an element
+// of channel c (along axis; C may be 1 for all channels),
+// base[c] + #{j : sign[c] * acc >= thresholds[c, j]}, sign +1 or -1 (+1 when absent; -1
+// where the requantization chain decreases). Thresholds of a channel ascend.
+// Requantizes integer sums that are not an IntLinear accumulator (window sums of
+// average pooling, transposed convolutions).
+void eval_int_threshold(EvalContext& c) {
+  need_exact(c);
+  const Tensor& acc = c.input(0);
+  const Tensor& thr = c.input(1);
+  const Tensor& base = c.input(2);
+  if (acc.type() != ElemType::kInt64 || thr.type() != ElemType::kInt64 || thr.rank() != 2 ||
+      base.type() != ElemType::kInt64 || base.size() != thr.dim(0)) {
+    c.fail("needs int64 levels, thresholds [C, L] and base [C]");
+  }
+  int64_t axis = c.node().attr_int("axis", 1);
+  if (axis < 0) axis += acc.rank();
+  if (axis < 0 || axis >= acc.rank()) c.fail("axis out of range");
+  const int64_t C = acc.dim(static_cast<int>(axis)), T = thr.dim(0), L = thr.dim(1);
+  if (T != 1 && T != C) c.fail("thresholds need 1 or " + std::to_string(C) + " rows");
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < acc.rank(); ++d) inner *= acc.dim(static_cast<int>(d));
+  Tensor out(ElemType::kInt64, acc.shape());
+  const int64_t* a = acc.i64().data();
+  const int64_t* t = thr.i64().data();
+  int64_t* o = out.i64().data();
+  const Tensor* sign = c.has_input(3) ? &c.input(3) : nullptr;
+  if (sign && (sign->type() != ElemType::kInt64 || sign->size() != T))
+    c.fail("sign needs one entry per threshold row");
+  for (int64_t i = 0; i < acc.size(); ++i) {
+    const int64_t ch = T == 1 ? 0 : (i / inner) % C;
+    const int64_t* row = t + ch * L;
+    const int64_t v = sign && sign->i64()[static_cast<size_t>(ch)] < 0 ? -a[i] : a[i];
+    o[i] = base.i64()[static_cast<size_t>(ch)] + (std::upper_bound(row, row + L, v) - row);
+  }
+  c.set_output(0, std::move(out));
+}
+
+// IntScale(q) attr multiplier: q * multiplier. Aligns integer twins of different
+// scales to their common one (Concat); the pass proves the products fit.
+void eval_int_scale(EvalContext& c) {
+  need_exact(c);
+  const Tensor& q = c.input(0);
+  if (q.type() != ElemType::kInt64) c.fail("input 0 must hold integers");
+  const int64_t m = c.node().attr_int("multiplier");
+  Tensor out(ElemType::kInt64, q.shape());
+  for (int64_t i = 0; i < q.size(); ++i)
+    out.i64()[static_cast<size_t>(i)] = q.i64()[static_cast<size_t>(i)] * m;
+  c.set_output(0, std::move(out));
+}
+
 OpDef make(const char* name, int inputs, void (*eval)(EvalContext&)) {
   OpDef d;
   d.op_type = name;
@@ -193,6 +244,12 @@ const OpRegistrar kIntAdd([] {
   d.max_inputs = 3;
   return d;
 }());
+const OpRegistrar kIntThreshold([] {
+  OpDef d = make("IntThreshold", 3, eval_int_threshold);
+  d.max_inputs = 4;
+  return d;
+}());
+const OpRegistrar kIntScale(make("IntScale", 1, eval_int_scale));
 const OpRegistrar kFromFloatThresholds(make("IntFromFloatThresholds", 2,
                                             eval_from_float_thresholds));
 

@@ -7,6 +7,7 @@
 
 #include "core/quantize.h"
 #include "passes/int_weights.h"
+#include "passes/requant_params.h"
 #include "passes/requant_search.h"
 #include "runtime/session.h"
 
@@ -85,6 +86,20 @@ class Lowerer {
         continue;
       }
       if (is_onnx(n, "Add") && try_add(i)) continue;
+      if (is_onnx(n, "AveragePool") || is_onnx(n, "GlobalAveragePool")) {
+        std::string why;
+        if (try_pool(i, &why)) continue;
+        why_left_[n.outputs[0]] = why;
+      }
+      if (is_onnx(n, "ConvTranspose")) {
+        std::string why;
+        if (try_conv_transpose(i, &why)) continue;
+        why_left_[n.outputs[0]] = why;
+      }
+      if (is_onnx(n, "Concat")) {
+        std::string why;
+        if (!try_concat(i, &why)) why_left_[n.outputs[0]] = why;
+      }
       if (is_onnx(n, "MatMul") || is_onnx(n, "Gemm") || is_onnx(n, "Conv")) {
         std::string why;
         if (try_linear(i, &why)) continue;
@@ -370,8 +385,39 @@ class Lowerer {
   };
 
   // Follows single-consumer per-channel monotone elementwise nodes from `value`
-  // to a quantizer.
-  Chain follow_chain(std::string value, int rank, int axis, int64_t C) {
+  // to a quantizer. Without one ahead, a Trunc (v2) on the way is the quantizer: its
+  // output is out_scale * (q - z / k) with q an integer in the output bit width's
+  // range and k = 2^round(log2(out_scale / scale)) (SEMANTICS.md), so the chain ends
+  // there (Brevitas' TruncAvgPool followed by Flatten and a linear layer).
+  Chain follow_chain(const std::string& value, int rank, int axis, int64_t C) {
+    Chain ch = follow_chain_to_quantizer(value, rank, axis, C);
+    if (ch.quantized) return ch;
+    for (size_t j = ch.nodes.size(); j-- > 0;) {
+      const Node& t = src_.nodes[ch.nodes[j]];
+      if (!is_qonnx(t, "Trunc")) continue;
+      if (t.inputs.size() != 6) break;
+      auto s = scalar(t.inputs[1]), z = scalar(t.inputs[2]), os = scalar(t.inputs[4]),
+           b = scalar(t.inputs[5]);
+      if (!s || !z || !os || !b || !b->is_integer() || s->sign() <= 0 || os->sign() <= 0) break;
+      const int bits = static_cast<int>(b->floor());
+      if (bits < 1 || bits > 24) break;
+      const IntRange r =
+          int_range(bits, t.attr_int("signed", 1) != 0, t.attr_int("narrow", 0) != 0);
+      if (r.max - r.min > opt_.max_threshold_levels) break;  // only thresholds end in a Trunc
+      const int64_t m = round_log2_exact(*os / *s);
+      ch.nodes.resize(j + 1);
+      ch.quantized = true;
+      ch.bipolar = false;
+      ch.qmin = r.min;
+      ch.qmax = r.max;
+      ch.q_scale.assign(static_cast<size_t>(C), *os);
+      ch.q_offset.assign(static_cast<size_t>(C), -(z->ldexp(-m) * *os));
+      break;
+    }
+    return ch;
+  }
+
+  Chain follow_chain_to_quantizer(std::string value, int rank, int axis, int64_t C) {
     Chain ch;
     for (;;) {
       auto cs = consumers_.find(value);
@@ -433,6 +479,14 @@ class Lowerer {
         ch.q_offset.assign(static_cast<size_t>(C),
                            Exact::from_double(n.attr_float("out_bias", 0.0f)));
         if (ch.q_scale[0].is_zero()) return ch;
+      } else if (is_qonnx(n, "Trunc") && first && n.outputs.size() == 1 &&
+                 (n.inputs.size() == 5 || n.inputs.size() == 6) && others_per_channel(1) &&
+                 trunc_increasing(n)) {
+        // Trunc is monotone nondecreasing in x when its scales are positive: rounding,
+        // dividing by a positive power of two, clamping and rescaling all are.
+        ch.nodes.push_back(idx);
+        value = n.outputs[0];
+        continue;
       } else if (op_family(n.domain) == OpFamily::kOnnx && n.outputs.size() == 1 &&
                  (((n.op_type == "Add" || n.op_type == "Mul" || n.op_type == "Sub") &&
                    others_per_channel(2)) ||
@@ -453,7 +507,25 @@ class Lowerer {
     }
   }
 
+  // Trunc's input scale (and v2's output scale) are positive constants.
+  bool trunc_increasing(const Node& n) {
+    std::vector<size_t> scales = {1};
+    if (n.inputs.size() == 6) scales.push_back(4);
+    for (size_t k : scales) {
+      const Tensor* t = constant(n.inputs[k]);
+      if (!t) return false;
+      Tensor e = t->type() == ElemType::kExact ? *t : t->to(ElemType::kExact);
+      for (const Exact& v : e.exact()) {
+        if (v.sign() <= 0) return false;
+      }
+    }
+    return true;
+  }
+
   bool try_linear(size_t idx, std::string* why);
+  bool try_pool(size_t idx, std::string* why);
+  bool try_concat(size_t idx, std::string* why);
+  bool try_conv_transpose(size_t idx, std::string* why);
 
   // The chain's nodes (and their constants) as a small graph fed at `in`.
   ChainProbe chain_probe(const Chain& ch, const std::string& in, int rank, int axis,
@@ -487,9 +559,12 @@ class Lowerer {
   // BatchNormalization, Neg, Identity), and the per-channel map acc -> its output as
   // alpha * acc + beta, read off the reference ops at acc = 0 and 1 and checked at 2
   // (exact arithmetic: an affine chain gives exactly these values everywhere).
+  // When lo and hi are given, the map is also checked at those accumulators (the
+  // range ends of an IntRequant).
   void affine_tail(const std::vector<size_t>& chain, const std::string& in, int rank, int axis,
                    int64_t C, std::vector<size_t>* tail, std::vector<Exact>* alpha,
-                   std::vector<Exact>* beta) {
+                   std::vector<Exact>* beta, const std::vector<int64_t>* lo = nullptr,
+                   const std::vector<int64_t>* hi = nullptr) {
     static const std::set<std::string> affine = {
         "Add", "Sub", "Mul", "Div", "BatchNormalization", "Neg", "Identity"};
     std::vector<size_t> prefix;
@@ -510,14 +585,19 @@ class Lowerer {
     ValueInfo ov;
     ov.name = src_.nodes[prefix.back()].outputs[0];
     g.outputs.push_back(ov);
+    const int64_t P = lo && hi ? 5 : 3;
+    auto acc_at = [&](int64_t p, int64_t c) {
+      return p < 3 ? p : (p == 3 ? *lo : *hi)[static_cast<size_t>(c)];
+    };
     Shape shape(static_cast<size_t>(rank), 1);
-    shape[0] = 3;
+    shape[0] = P;
     shape[static_cast<size_t>(axis)] = C;
-    std::vector<Exact> probe(static_cast<size_t>(3 * C));
-    for (int64_t p = 0; p < 3; ++p)
+    std::vector<Exact> probe(static_cast<size_t>(P * C));
+    for (int64_t p = 0; p < P; ++p)
       for (int64_t c = 0; c < C; ++c)
         probe[static_cast<size_t>(p * C + c)] =
-            (*alpha)[static_cast<size_t>(c)] * Exact::from_int(p) + (*beta)[static_cast<size_t>(c)];
+            (*alpha)[static_cast<size_t>(c)] * Exact::from_int(acc_at(p, c)) +
+            (*beta)[static_cast<size_t>(c)];
     std::vector<Exact> a(static_cast<size_t>(C)), b(static_cast<size_t>(C));
     try {
       TensorMap feeds;
@@ -532,6 +612,10 @@ class Lowerer {
         if (!y0.is_finite() || !y1.is_finite() || !(y2 - y1 == y1 - y0)) return;
         a[static_cast<size_t>(c)] = y1 - y0;
         b[static_cast<size_t>(c)] = y0;
+        for (int64_t p = 3; p < P; ++p) {
+          const Exact& yp = y.exact()[static_cast<size_t>(p * C + c)];
+          if (!(yp == (y1 - y0) * Exact::from_int(acc_at(p, c)) + y0)) return;
+        }
       }
     } catch (const std::exception&) {
       return;
@@ -540,6 +624,252 @@ class Lowerer {
     *alpha = a;
     *beta = b;
   }
+  // IntRequant parameters per channel (src/ops/int_requant.cc).
+  struct Requant {
+    std::vector<int64_t> mult, add, div, bias, lmin, lmax;
+    std::string mode;
+    int product_bits = 1;
+    bool pow2 = true;
+  };
+
+  // A chain of affine ops, then Relu/Clip nodes, then a multi-bit Quant, as
+  // level = clamp(R((acc * mult + add) / div), lmin, lmax). The affine part is read
+  // off the reference ops (affine_tail, checked at acc = 0, 1, 2 and the range ends);
+  // Relu/Clip become level bounds because a monotone quantizer Q commutes with max
+  // and min (Q(min(max(u, a), b)) = min(max(Q(u), Q(a)), Q(b))), and Q(a), Q(b) are the
+  // suffix's levels at -2^200 and 2^200. The result is checked against the reference
+  // chain at the range ends and near rounding boundaries before it is used.
+  std::optional<Requant> plan_requant(const Chain& ch, const std::string& in, int rank, int axis,
+                                      int64_t C, const std::vector<Exact>& acc_scale,
+                                      const std::vector<Exact>& offset,
+                                      const std::vector<int64_t>& lo,
+                                      const std::vector<int64_t>& hi, std::string* why) {
+    const Node& qn = src_.nodes[ch.nodes.back()];
+    if (!(is_qonnx(qn, "Quant") || is_qonnx(qn, "IntQuant")) || ch.bipolar) {
+      *why = "the quantizer is not a multi-bit Quant";
+      return std::nullopt;
+    }
+    const size_t uC = static_cast<size_t>(C);
+    for (size_t c = 0; c < uC; ++c) {
+      if (ch.q_scale[c].sign() <= 0) {
+        *why = "the quantizer's scale is not positive";
+        return std::nullopt;
+      }
+    }
+    std::vector<size_t> middle(ch.nodes.begin(), ch.nodes.end() - 1), tail;
+    std::vector<Exact> A = acc_scale, B = offset;
+    affine_tail(middle, in, rank, axis, C, &tail, &A, &B, &lo, &hi);
+    Chain suffix = ch;
+    suffix.nodes.assign(middle.begin() + static_cast<std::ptrdiff_t>(tail.size()), middle.end());
+    for (size_t k : suffix.nodes) {
+      const Node& m = src_.nodes[k];
+      if (!is_onnx(m, "Relu") && !is_onnx(m, "Clip")) {
+        *why = m.label() + " is neither affine nor Relu/Clip";
+        return std::nullopt;
+      }
+    }
+    suffix.nodes.push_back(ch.nodes.back());
+    Requant rq;
+    try {
+      rq.mode = rounding_mode_name(parse_rounding_mode(qn.attr_string("rounding_mode", "ROUND")));
+      const std::string mid = tail.empty() ? in : src_.nodes[tail.back()].outputs[0];
+      ChainProbe sp = chain_probe(suffix, mid, rank, axis, C);
+      std::vector<Exact> ends(2 * uC);
+      for (size_t c = 0; c < uC; ++c) {
+        ends[c] = Exact::from_int(-1).ldexp(200);
+        ends[uC + c] = Exact::from_int(1).ldexp(200);
+      }
+      std::vector<int64_t> bounds = eval_levels(sp, ends, 2);
+      for (size_t c = 0; c < uC; ++c) {
+        const Exact z = -(ch.q_offset[c] / ch.q_scale[c]);
+        auto p = requant_params(A[c] / ch.q_scale[c], B[c] / ch.q_scale[c] + z, why);
+        if (!p) return std::nullopt;
+        rq.mult.push_back(p->multiplier);
+        rq.add.push_back(p->addend);
+        rq.div.push_back(p->divisor);
+        rq.bias.push_back(p->bias);
+        rq.pow2 = rq.pow2 && (p->divisor & (p->divisor - 1)) == 0;
+        rq.lmin.push_back(bounds[c]);
+        rq.lmax.push_back(bounds[uC + c]);
+        // num is linear in acc: its extremes over the range are at the ends.
+        for (int64_t a : {lo[c], hi[c]}) {
+          i128 num = 0;
+          if (!requant_numerator(rq, c, a, &num)) {
+            *why = "the requantization numerator needs more than 127 bits";
+            return std::nullopt;
+          }
+          rq.product_bits = std::max(rq.product_bits, signed_bits(num));
+        }
+      }
+      // Probe accumulators: the range ends, 0, and both sides of the rounding
+      // boundary of a low, a middle and a high level of every channel.
+      const RoundingMode mode = parse_rounding_mode(rq.mode);
+      std::vector<std::vector<int64_t>> probes(uC);
+      for (size_t c = 0; c < uC; ++c) {
+        auto add = [&](const Exact& a) {
+          const Exact l = Exact::from_int(lo[c]), h = Exact::from_int(hi[c]);
+          probes[c].push_back(static_cast<int64_t>((a < l ? l : h < a ? h : a).floor()));
+        };
+        add(Exact::from_int(lo[c]));
+        add(Exact::from_int(hi[c]));
+        add(Exact::from_int(0));
+        add(Exact::from_int((i128{lo[c]} + hi[c]) / 2));
+        const int64_t span = rq.lmax[c] - rq.lmin[c];
+        for (int64_t L : {rq.lmin[c], rq.lmin[c] + span / 2, rq.lmax[c] - 1}) {
+          if (rq.mult[c] == 0) {  // a constant channel: every channel gets as many probes
+            for (int d = 0; d < 3; ++d) add(Exact::from_int(0));
+            continue;
+          }
+          // num = (L + 1/2) * div, solved for acc.
+          const Exact half = Exact::make(1, 1, -1);
+          const Exact a = ((Exact::from_int(L - rq.bias[c]) + half) * Exact::from_int(rq.div[c]) -
+                           Exact::from_int(rq.add[c])) /
+                          Exact::from_int(rq.mult[c]);
+          for (int d = -1; d <= 1; ++d) add(a + Exact::from_int(d));
+        }
+      }
+      const size_t P = probes[0].size();
+      std::vector<Exact> reals(P * uC);
+      for (size_t p = 0; p < P; ++p)
+        for (size_t c = 0; c < uC; ++c)
+          reals[p * uC + c] = acc_scale[c] * Exact::from_int(probes[c][p]) + offset[c];
+      std::vector<int64_t> want =
+          eval_levels(chain_probe(ch, in, rank, axis, C), reals, static_cast<int64_t>(P));
+      for (size_t p = 0; p < P; ++p) {
+        for (size_t c = 0; c < uC; ++c) {
+          i128 num = 0;
+          if (!requant_numerator(rq, c, probes[c][p], &num)) {
+            *why = "the requantization numerator needs more than 127 bits";
+            return std::nullopt;
+          }
+          i128 level = round_div(num, rq.div[c], mode);
+          level = std::min<i128>(std::max<i128>(level, rq.lmin[c]), rq.lmax[c]);
+          if (level != want[p * uC + c]) {
+            *why = "IntRequant disagrees with the reference at accumulator " +
+                   std::to_string(probes[c][p]) + " of channel " + std::to_string(c);
+            return std::nullopt;
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      *why = e.what();
+      return std::nullopt;
+    }
+    return rq;
+  }
+
+  // acc * mult + add + bias * div of channel c, false on an i128 overflow.
+  static bool requant_numerator(const Requant& rq, size_t c, int64_t acc, i128* num) {
+    *num = i128{acc} * rq.mult[c] + rq.add[c];
+    return !__builtin_add_overflow(*num, i128{rq.bias[c]} * rq.div[c], num);
+  }
+
+  Tensor int_param(const std::vector<int64_t>& v) {
+    bool same = std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v[0]; });
+    return same ? Tensor::from_i64({1}, {v[0]})
+                : Tensor::from_i64({static_cast<int64_t>(v.size())}, v);
+  }
+
+  // Emits IntRequant on the accumulator `acc`; returns the levels' value name.
+  std::string emit_requant(const Requant& rq, const std::string& acc, int axis, const Node& qn) {
+    Node R = lowered_node("IntRequant", qn.name + "_int");
+    R.inputs = {acc,
+                add_const(qn.name + "_multiplier", int_param(rq.mult)),
+                add_const(qn.name + "_addend", int_param(rq.add)),
+                add_const(qn.name + "_divisor", int_param(rq.div)),
+                add_const(qn.name + "_bias", int_param(rq.bias)),
+                add_const(qn.name + "_level_min", int_param(rq.lmin)),
+                add_const(qn.name + "_level_max", int_param(rq.lmax))};
+    R.attrs["axis"] = Attribute::of_int(axis);
+    R.attrs["rounding_mode"] = Attribute::of_string(rq.mode);
+    R.attrs["product_bits"] = Attribute::of_int(rq.product_bits);
+    R.attrs["shift"] = Attribute::of_int(rq.pow2 ? 1 : 0);
+    R.outputs = {fresh(qn.outputs[0] + "_q")};
+    std::string out = R.outputs[0];
+    nodes_.push_back(std::move(R));
+    return out;
+  }
+
+  static std::string requant_text(const Requant& rq) {
+    return "IntRequant (exact multiply-add-" + std::string(rq.pow2 ? "shift" : "divide") + ", " +
+           std::to_string(rq.product_bits) + "-bit products)";
+  }
+
+  // An integer value `acc` that lowering node n computes (channels along axis 1, C of
+  // them or 1), with real = scale[c] * acc + offset[c] and acc in [lo[c], hi[c]],
+  // standing for the real value `out`: when a chain from `out` reaches a quantizer,
+  // the chain becomes thresholds (IntThreshold) or IntRequant and the quantizer's
+  // output gets the twin; else `out` itself is dequantized and gets the twin.
+  // Returns the report text.
+  std::string requantize_acc(const Node& n, const std::string& acc, const std::vector<Exact>& scale,
+                             const std::vector<Exact>& offset, const std::vector<int64_t>& lo,
+                             const std::vector<int64_t>& hi, const std::string& out, int rank) {
+    const int64_t C = static_cast<int64_t>(scale.size());
+    Chain ch = follow_chain(out, rank, 1, C);
+    std::optional<Thresholds> thr;
+    std::optional<Requant> rq;
+    std::string why;
+    if (ch.quantized && ch.qmax - ch.qmin <= opt_.max_threshold_levels) {
+      try {
+        thr = search_thresholds(chain_probe(ch, out, rank, 1, C), scale, offset, lo, hi);
+      } catch (const std::exception& e) {
+        why = e.what();
+      }
+    }
+    if (ch.quantized && !thr) rq = plan_requant(ch, out, rank, 1, C, scale, offset, lo, hi, &why);
+    Node D = lowered_node("IntDequantize", n.name + "_deq");
+    const bool positive = [&] {
+      const auto& v = thr || rq ? ch.q_scale : scale;
+      return std::all_of(v.begin(), v.end(), [](const Exact& e) { return e.sign() > 0; });
+    }();
+    auto set_twin = [&](const std::string& name, const std::string& q, const std::vector<Exact>& s,
+                        const std::vector<Exact>& o, int64_t qmin, int64_t qmax, bool bipolar) {
+      if (!positive) return;
+      if (uniform(s) && uniform(o)) {
+        twins_[name] = Twin{q, s[0], o[0], qmin, qmax, bipolar, {}, {}};
+      } else {
+        twins_[name] = Twin{q, s[0], o[0], qmin, qmax, bipolar, s, o};
+      }
+    };
+    if (!thr && !rq) {
+      D.inputs = {acc, add_const(out + "_scale", channel_tensor(scale, rank, 1)),
+                  add_const(out + "_offset", channel_tensor(offset, rank, 1))};
+      D.outputs = {out};
+      nodes_.push_back(std::move(D));
+      set_twin(out, acc, scale, offset, *std::min_element(lo.begin(), lo.end()),
+               *std::max_element(hi.begin(), hi.end()), false);
+      return "dequantized exactly" +
+             (ch.quantized ? "; the requantization stays on the reference path: " + why : "");
+    }
+    const Node& qn = src_.nodes[ch.nodes.back()];
+    for (size_t k : ch.nodes) consumed_.insert(k);
+    std::string level;
+    if (thr) {
+      Node T = lowered_node("IntThreshold", qn.name + "_int");
+      T.inputs = {acc,
+                  add_const(qn.name + "_thresholds", Tensor::from_i64({C, thr->levels}, thr->thr)),
+                  add_const(qn.name + "_base", Tensor::from_i64({C}, thr->base))};
+      if (std::any_of(thr->sign.begin(), thr->sign.end(), [](int s) { return s < 0; })) {
+        std::vector<int64_t> sg(thr->sign.begin(), thr->sign.end());
+        T.inputs.push_back(add_const(qn.name + "_sign", Tensor::from_i64({C}, sg)));
+      }
+      T.attrs["axis"] = Attribute::of_int(1);
+      T.outputs = {fresh(qn.outputs[0] + "_q")};
+      level = T.outputs[0];
+      nodes_.push_back(std::move(T));
+    } else {
+      level = emit_requant(*rq, acc, 1, qn);
+    }
+    D.inputs = {level, add_const(qn.name + "_scale", channel_tensor(ch.q_scale, rank, 1)),
+                add_const(qn.name + "_offset", channel_tensor(ch.q_offset, rank, 1))};
+    D.outputs = {qn.outputs[0]};
+    nodes_.push_back(std::move(D));
+    set_twin(qn.outputs[0], level, ch.q_scale, ch.q_offset, ch.qmin, ch.qmax, ch.bipolar);
+    return (thr ? std::to_string(thr->levels) + " thresholds" : requant_text(*rq)) +
+           (C > 1 ? " per channel" : "") + " through " + std::to_string(ch.nodes.size()) +
+           " nodes to " + qn.label();
+  }
+
   bool try_add(size_t idx);
 
   void finish();
@@ -556,6 +886,8 @@ class Lowerer {
   std::map<std::string, Tensor> exact_;
   std::vector<Node> nodes_;
   int counter_ = 0;
+  std::map<std::string, std::string> why_left_;  // a refused node's output -> the reason
+  std::set<std::string> int_extra_;  // integer values that are no twin's levels (IntScale)
 };
 
 bool Lowerer::try_linear(size_t idx, std::string* why) {
@@ -712,9 +1044,17 @@ bool Lowerer::try_linear(size_t idx, std::string* why) {
     } catch (const std::exception& e) {
       note = std::string("; requantization kept on the reference path: ") + e.what();
     }
-  } else if (ch.quantized) {
-    note = "; the " + std::to_string(ch.qmax - ch.qmin) +
-           "-level requantization stays on the reference path";
+  }
+  std::optional<Requant> rq;
+  if (ch.quantized && !thr) {
+    std::string rwhy;
+    rq = plan_requant(ch, n.outputs[0], rank, axis, N, acc_scale, offset, lo, hi, &rwhy);
+    if (rq) {
+      note.clear();
+    } else {
+      note = "; the " + std::to_string(ch.qmax - ch.qmin) +
+             "-level requantization stays on the reference path (" + rwhy + ")" + note;
+    }
   }
 
   // Emit IntLinear (+ thresholds) and the real value for the remaining users.
@@ -766,9 +1106,13 @@ bool Lowerer::try_linear(size_t idx, std::string* why) {
     while (bits < 63 && (int64_t{1} << (bits - 1)) <= m) ++bits;
     line += ", " + std::to_string(bits) + "-bit accumulator";
   }
-  if (thr) {
+  if (thr || rq) {
     const Node& qn = src_.nodes[ch.nodes.back()];
     for (size_t k : ch.nodes) consumed_.insert(k);
+    if (rq) {
+      q = emit_requant(*rq, q, axis, qn);
+      D.inputs = {q};
+    }
     D.inputs.push_back(add_const(qn.name + "_scale", channel_tensor(ch.q_scale, rank, axis)));
     D.inputs.push_back(add_const(qn.name + "_offset", channel_tensor(ch.q_offset, rank, axis)));
     D.outputs = {qn.outputs[0]};
@@ -781,8 +1125,9 @@ bool Lowerer::try_linear(size_t idx, std::string* why) {
       twins_[qn.outputs[0]] = Twin{q,       ch.q_scale[0], ch.q_offset[0], ch.qmin,
                                    ch.qmax, ch.bipolar,    ch.q_scale,     ch.q_offset};
     }
-    line += ", " + std::to_string(thr->levels) + " thresholds per channel through " +
-            std::to_string(ch.nodes.size()) + " nodes to " + qn.label();
+    line += ", " +
+            (thr ? std::to_string(thr->levels) + " thresholds per channel" : requant_text(*rq)) +
+            " through " + std::to_string(ch.nodes.size()) + " nodes to " + qn.label();
   } else {
     // Affine ops after the layer (a final BatchNorm, scaling) fold into the dequantization.
     std::vector<size_t> tail;
@@ -837,6 +1182,10 @@ bool Lowerer::try_add(size_t idx) {
       thr.reset();
     }
   }
+  std::optional<Requant> rq;
+  std::string rwhy;
+  if (ch.quantized && !thr)
+    rq = plan_requant(ch, n.outputs[0], rank, 1, 1, {g}, {a.offset + b.offset}, {lo}, {hi}, &rwhy);
   if (thr && thr->sign[0] < 0) {
     ka = -ka;
     kb = -kb;
@@ -858,9 +1207,13 @@ bool Lowerer::try_add(size_t idx) {
   D.inputs = {q};
   std::string line =
       n.label() + ": integer sum " + std::to_string(ka) + " * a + " + std::to_string(kb) + " * b";
-  if (thr) {
+  if (thr || rq) {
     const Node& qn = src_.nodes[ch.nodes.back()];
     for (size_t k : ch.nodes) consumed_.insert(k);
+    if (rq) {
+      q = emit_requant(*rq, q, 1, qn);
+      D.inputs = {q};
+    }
     D.inputs.push_back(add_const(qn.name + "_scale", Tensor::from_exact({}, {ch.q_scale[0]})));
     D.inputs.push_back(add_const(qn.name + "_offset", Tensor::from_exact({}, {ch.q_offset[0]})));
     D.outputs = {qn.outputs[0]};
@@ -868,7 +1221,8 @@ bool Lowerer::try_add(size_t idx) {
       twins_[qn.outputs[0]] =
           Twin{q, ch.q_scale[0], ch.q_offset[0], ch.qmin, ch.qmax, ch.bipolar, {}, {}};
     }
-    line += ", " + std::to_string(thr->levels) + " thresholds to " + qn.label();
+    line += ", " + (thr ? std::to_string(thr->levels) + " thresholds" : requant_text(*rq)) +
+            " to " + qn.label();
   } else {
     D.inputs.push_back(add_const(n.name + "_scale", Tensor::from_exact({}, {g})));
     D.inputs.push_back(
@@ -878,6 +1232,246 @@ bool Lowerer::try_add(size_t idx) {
   }
   nodes_.push_back(std::move(D));
   report_->lowered.push_back(line);
+  return true;
+}
+
+// ConvTranspose on a per-tensor twin with constant weights: IntConvTranspose on the
+// levels minus the level of real 0, so that every output position is
+// s * w_scale[o] * acc + bias[o] exactly (border positions only receive fewer taps),
+// then the same requantization as other integer sums.
+bool Lowerer::try_conv_transpose(size_t idx, std::string* why) {
+  const Node& n = src_.nodes[idx];
+  if (n.inputs.size() < 2) return *why = "missing inputs", false;
+  const Tensor* w = constant(n.inputs[1]);
+  if (!w || w->type() != ElemType::kExact) return *why = "weights are not a constant", false;
+  if (w->rank() != 3 && w->rank() != 4)
+    return *why = "only 1-D and 2-D transposed convolutions are lowered", false;
+  if (n.attr_string("auto_pad", "NOTSET") != "NOTSET")
+    return *why = "auto_pad is not lowered", false;
+  if (!n.attr_ints("output_shape", {}).empty()) return *why = "output_shape is not lowered", false;
+  const Shape *si = shape_of(n.inputs[0]), *so = shape_of(n.outputs[0]);
+  if (!si || !so || si->size() != static_cast<size_t>(w->rank()) || so->size() != si->size())
+    return *why = "no inferred shapes", false;
+  const int sp = w->rank() - 2;
+  const size_t usp = static_cast<size_t>(sp);
+  const int64_t group = n.attr_int("group", 1);
+  const int64_t Cin = w->dim(0), Cg = w->dim(1), taps = sp == 2 ? w->dim(2) * w->dim(3) : w->dim(2);
+  if (group < 1 || Cin % group != 0 || (*si)[1] != Cin) return *why = "weights do not match", false;
+  const int64_t Cout = Cg * group, cin_g = Cin / group, K = cin_g * taps;
+  auto s = n.attr_ints("strides", std::vector<int64_t>(usp, 1));
+  auto d = n.attr_ints("dilations", std::vector<int64_t>(usp, 1));
+  auto p = n.attr_ints("pads", std::vector<int64_t>(2 * usp, 0));
+  auto op = n.attr_ints("output_padding", std::vector<int64_t>(usp, 0));
+  if (s.size() != usp || d.size() != usp || p.size() != 2 * usp || op.size() != usp)
+    return *why = "attributes do not match the spatial rank", false;
+  for (size_t a = 0; a < usp; ++a) {  // the shape the integer op computes
+    const int64_t k = w->dim(static_cast<int>(a) + 2);
+    const int64_t out = ((*si)[a + 2] - 1) * s[a] + (k - 1) * d[a] + 1 + op[a] - p[a] - p[a + usp];
+    if (out != (*so)[a + 2]) return *why = "unexpected output shape", false;
+  }
+  // Rows per output channel: the weights reaching it, in the op's (i, tap) order.
+  std::vector<Exact> rows(static_cast<size_t>(Cout * K));
+  for (int64_t o = 0; o < Cout; ++o) {
+    const int64_t g = o / Cg, ol = o % Cg;
+    for (int64_t il = 0; il < cin_g; ++il)
+      for (int64_t t = 0; t < taps; ++t)
+        rows[static_cast<size_t>(o * K + il * taps + t)] =
+            w->exact()[static_cast<size_t>(((g * cin_g + il) * Cg + ol) * taps + t)];
+  }
+  std::vector<Exact> bias(static_cast<size_t>(Cout), Exact::from_int(0));
+  if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+    const Tensor* b = constant(n.inputs[2]);
+    if (!b || b->size() != Cout) return *why = "bias is not a constant per channel", false;
+    bias = b->to(ElemType::kExact).exact();
+  }
+  auto ir = integer_rows(rows, Cout, K, 31, why);
+  if (!ir) return false;
+  const Twin* tw = twin_of(n.inputs[0]);
+  if (!tw) return *why = "its input is not quantized with a per-tensor scale", false;
+  if (!tw->ch_scale.empty()) return *why = "its input has per-channel scales", false;
+  const Twin in = *tw;
+  const Exact zl = -(in.offset / in.scale);
+  if (!zl.is_integer()) return *why = "real 0 is not on the input's integer grid", false;
+  const int64_t z = static_cast<int64_t>(zl.floor());
+  const i128 a = i128{in.qmin} - z, b = i128{in.qmax} - z;
+  std::vector<Exact> acc_scale(static_cast<size_t>(Cout));
+  std::vector<int64_t> lo(static_cast<size_t>(Cout)), hi(static_cast<size_t>(Cout));
+  const i128 lim = i128{1} << 61;
+  for (int64_t o = 0; o < Cout; ++o) {
+    i128 l = 0, h = 0;  // an output may receive any subset of the taps: 0 is in range
+    for (int64_t k = 0; k < K; ++k) {
+      const i128 wv = ir->values[static_cast<size_t>(o * K + k)];
+      l += std::min({i128{0}, wv * a, wv * b});
+      h += std::max({i128{0}, wv * a, wv * b});
+    }
+    if (l < -lim || h > lim) return *why = "accumulator beyond 61 bits", false;
+    lo[static_cast<size_t>(o)] = static_cast<int64_t>(l);
+    hi[static_cast<size_t>(o)] = static_cast<int64_t>(h);
+    acc_scale[static_cast<size_t>(o)] = in.scale * ir->scale[static_cast<size_t>(o)];
+  }
+  // Integer weights back in ONNX's (Cin, Cout / group, taps) layout.
+  std::vector<int64_t> wint(static_cast<size_t>(Cin * Cg * taps));
+  for (int64_t o = 0; o < Cout; ++o) {
+    const int64_t g = o / Cg, ol = o % Cg;
+    for (int64_t il = 0; il < cin_g; ++il)
+      for (int64_t t = 0; t < taps; ++t)
+        wint[static_cast<size_t>(((g * cin_g + il) * Cg + ol) * taps + t)] =
+            ir->values[static_cast<size_t>(o * K + il * taps + t)];
+  }
+  Node T = lowered_node("IntConvTranspose", n.name + "_int");
+  Shape wshape(w->shape().begin(), w->shape().end());
+  T.inputs = {in.q, add_const(n.name + "_wint", Tensor::from_i64(wshape, wint))};
+  T.attrs["strides"] = Attribute::of_ints(s);
+  T.attrs["dilations"] = Attribute::of_ints(d);
+  T.attrs["pads"] = Attribute::of_ints(p);
+  T.attrs["output_padding"] = Attribute::of_ints(op);
+  T.attrs["group"] = Attribute::of_int(group);
+  T.attrs["input_zero"] = Attribute::of_int(z);
+  T.outputs = {fresh(n.outputs[0] + "_q")};
+  const std::string acc = T.outputs[0];
+  nodes_.push_back(std::move(T));
+  consumed_.insert(idx);
+  report_->lowered.push_back(
+      n.label() + ": " + std::to_string(Cout) + "x" + std::to_string(K) +
+      " integer weights (max |w| " + std::to_string(ir->max_abs) + "), transposed, " +
+      requantize_acc(n, acc, acc_scale, bias, lo, hi, n.outputs[0], static_cast<int>(si->size())));
+  return true;
+}
+
+// AveragePool / GlobalAveragePool on a per-tensor twin x = s * q + o, without
+// padding: the window sum of the levels is an integer twin of the average with scale
+// s / taps (IntSumPool), which a following chain (Trunc, Quant ...) requantizes.
+bool Lowerer::try_pool(size_t idx, std::string* why) {
+  const Node& n = src_.nodes[idx];
+  const bool global = n.op_type == "GlobalAveragePool";
+  const Shape *si = shape_of(n.inputs[0]), *so = shape_of(n.outputs[0]);
+  if (!si || !so || (si->size() != 3 && si->size() != 4) || so->size() != si->size())
+    return *why = "only 1-D and 2-D pooling is lowered", false;
+  const int sp = static_cast<int>(si->size()) - 2;
+  const size_t usp = static_cast<size_t>(sp);
+  std::vector<int64_t> k(si->begin() + 2, si->end()), s(usp, 1), pads(2 * usp, 0);
+  if (!global) {
+    const std::string ap = n.attr_string("auto_pad", "NOTSET");
+    if (ap != "NOTSET" && ap != "VALID") return *why = "auto_pad " + ap + " is not lowered", false;
+    k = n.attr_ints("kernel_shape", {});
+    s = n.attr_ints("strides", s);
+    if (ap == "NOTSET") pads = n.attr_ints("pads", pads);
+    auto dil = n.attr_ints("dilations", std::vector<int64_t>(usp, 1));
+    if (k.size() != usp || s.size() != usp || pads.size() != 2 * usp)
+      return *why = "kernel_shape/strides/pads do not match the input", false;
+    // count_include_pad = 1 divides by the full window, padded taps reading real 0.
+    const bool padded = std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; });
+    if (padded && n.attr_int("count_include_pad", 0) == 0)
+      return *why = "padding without count_include_pad averages fewer taps at borders", false;
+    if (std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; }))
+      return *why = "dilated average pooling is not lowered", false;
+  }
+  // Full windows only: ceil_mode's partial windows would average fewer taps.
+  int64_t taps = 1;
+  for (size_t d = 0; d < usp; ++d) {
+    const int64_t in = (*si)[d + 2] + pads[d] + pads[d + usp];
+    if (k[d] < 1 || s[d] < 1 || k[d] > in || pads[d] < 0 || pads[d + usp] < 0 ||
+        (*so)[d + 2] != (in - k[d]) / s[d] + 1)
+      return *why = "the pooling has partial windows (ceil_mode) or an unexpected shape", false;
+    taps *= k[d];
+  }
+  const Twin* tw = twin_of(n.inputs[0]);
+  if (!tw) return *why = "its input is not quantized with a per-tensor scale", false;
+  Twin in = *tw;
+  // Per-channel twins (axis 1, e.g. after a depthwise layer) pool channel by channel.
+  std::vector<Exact> sc = in.ch_scale.empty() ? std::vector<Exact>{in.scale} : in.ch_scale,
+                     oc = in.ch_scale.empty() ? std::vector<Exact>{in.offset} : in.ch_offset;
+  if (static_cast<int64_t>(sc.size()) != 1 && static_cast<int64_t>(sc.size()) != (*si)[1])
+    return *why = "its per-channel scales do not match the channels", false;
+  int64_t qlo = in.qmin, qhi = in.qmax, qpad = 0;
+  if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; })) {
+    const Exact zl = -(oc[0] / sc[0]);
+    if (sc.size() != 1 || !zl.is_integer())
+      return *why = "real 0 (the padding) is not on the input's integer grid", false;
+    qpad = static_cast<int64_t>(zl.floor());
+    qlo = std::min(qlo, qpad);
+    qhi = std::max(qhi, qpad);
+  }
+  for (auto& v : sc) v = v / Exact::from_int(taps);
+  const i128 lo = i128{taps} * qlo, hi = i128{taps} * qhi;
+  if (lo < -(i128{1} << 61) || hi > (i128{1} << 61)) return *why = "sums beyond 61 bits", false;
+  Node P = lowered_node("IntSumPool", n.name + "_int");
+  P.inputs = {in.q};
+  P.attrs["kernel_shape"] = Attribute::of_ints(k);
+  P.attrs["strides"] = Attribute::of_ints(s);
+  P.attrs["pads"] = Attribute::of_ints(pads);
+  P.attrs["pad_value"] = Attribute::of_int(qpad);
+  P.outputs = {fresh(n.outputs[0] + "_q")};
+  const std::string sum = P.outputs[0];
+  nodes_.push_back(std::move(P));
+  consumed_.insert(idx);
+  std::string line =
+      n.label() + ": integer window sums of " + std::to_string(taps) + " levels (scale / " +
+      std::to_string(taps) + "), " +
+      requantize_acc(n, sum, sc, oc, std::vector<int64_t>(sc.size(), static_cast<int64_t>(lo)),
+                     std::vector<int64_t>(sc.size(), static_cast<int64_t>(hi)), n.outputs[0],
+                     static_cast<int>(si->size()));
+  report_->lowered.push_back(line);
+  return true;
+}
+
+// Concat of per-tensor twins: with g the rational gcd of the scales, input i's
+// levels times s_i / g (an integer, IntScale) are levels of scale g, so the plain
+// Concat of the aligned levels is the twin of the output. The offsets (zero
+// points times scales) must be equal. The original node stays for reference users.
+bool Lowerer::try_concat(size_t idx, std::string* why) {
+  const Node& n = src_.nodes[idx];
+  if (n.outputs.size() != 1 || n.inputs.empty()) return *why = "unexpected arity", false;
+  std::vector<Twin> ts;
+  for (const auto& in : n.inputs) {
+    if (in.empty() || constant(in)) return *why = "an input is a constant", false;
+    const Twin* t = twin_of(in);
+    if (!t) return *why = "input '" + in + "' is not quantized with a per-tensor scale", false;
+    if (!t->ch_scale.empty()) return *why = "input '" + in + "' has per-channel scales", false;
+    ts.push_back(*t);
+  }
+  Exact g = ts[0].scale;
+  for (const Twin& t : ts) g = rational_gcd(g, t.scale);
+  Twin out{"", g, ts[0].offset, 0, 0, true, {}, {}};
+  std::vector<std::string> ins;
+  std::string mults;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const Twin& t = ts[i];
+    if (!(t.offset == ts[0].offset))
+      return *why = "the inputs' offsets (zero point times scale) differ", false;
+    const Exact m = t.scale / g;
+    if (!m.is_integer() || m.floor() > (i128{1} << 40))
+      return *why = "the scales are too far apart to align in integers", false;
+    const int64_t k = static_cast<int64_t>(m.floor());
+    const i128 a = i128{k} * t.qmin, b = i128{k} * t.qmax;
+    if (a < -(i128{1} << 61) || b > (i128{1} << 61))
+      return *why = "aligned levels beyond 61 bits", false;
+    out.qmin = i == 0 ? static_cast<int64_t>(a) : std::min(out.qmin, static_cast<int64_t>(a));
+    out.qmax = i == 0 ? static_cast<int64_t>(b) : std::max(out.qmax, static_cast<int64_t>(b));
+    out.bipolar = out.bipolar && t.bipolar && k == 1;
+    mults += (i ? ", " : "") + std::to_string(k);
+    if (k == 1) {
+      ins.push_back(t.q);
+      continue;
+    }
+    Node S = lowered_node("IntScale", n.name + "_int");
+    S.inputs = {t.q};
+    S.attrs["multiplier"] = Attribute::of_int(k);
+    S.outputs = {fresh(n.inputs[i] + "_aligned")};
+    ins.push_back(S.outputs[0]);
+    int_extra_.insert(S.outputs[0]);
+    nodes_.push_back(std::move(S));
+  }
+  Node c = n;
+  c.name = fresh(n.name + "_int");
+  c.inputs = ins;
+  c.outputs = {fresh(n.outputs[0] + "_q")};
+  out.q = c.outputs[0];
+  nodes_.push_back(std::move(c));
+  twins_[n.outputs[0]] = out;
+  report_->lowered.push_back(
+      n.label() + ": concatenation of integer levels aligned to the common scale (multipliers " +
+      mults + "), levels [" + std::to_string(out.qmin) + ", " + std::to_string(out.qmax) + "]");
   return true;
 }
 
@@ -909,6 +1503,7 @@ void Lowerer::finish() {
   infer_shapes_and_types(*out_, Mode::kExact);
   std::set<std::string> int_values;
   for (const auto& [name, t] : twins_) int_values.insert(t.q);
+  int_values.insert(int_extra_.begin(), int_extra_.end());
   for (const Node& n : out_->nodes) {
     if (op_family(n.domain) == OpFamily::kLowered ||
         out_->folded[1].count(n.outputs.empty() ? "" : n.outputs[0])) {
@@ -917,7 +1512,10 @@ void Lowerer::finish() {
     static const std::set<std::string> linear = {"MatMul", "Gemm", "Conv"};
     // Shape ops and max pooling replayed on integer levels are part of the integer path.
     if (!n.inputs.empty() && int_values.count(n.inputs[0])) continue;
-    if (!linear.count(n.op_type)) report_->left.push_back(n.label() + ": reference path");
+    if (linear.count(n.op_type)) continue;
+    auto w = n.outputs.empty() ? why_left_.end() : why_left_.find(n.outputs[0]);
+    report_->left.push_back(n.label() + ": " +
+                            (w == why_left_.end() ? "reference path" : w->second));
   }
 }
 

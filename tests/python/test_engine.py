@@ -13,7 +13,8 @@ from test_qonnx_diff import REAL, SHIPPED, clean_dir, cleaned, model_inputs, zoo
 # some layers on the reference path, e.g. minifloat or transposed convolutions).
 MUST_LOWER = {"conv_per_tensor_float", "conv_per_channel_float", "conv_power_of_two", "linear_4bit", "binary",
               "depthwise", "conv1d", "narrow_signed_unsigned", "shifted_zero_point", "rounding_floor",
-              "rounding_half_up", "batchnorm", "maxpool"}
+              "rounding_half_up", "batchnorm", "maxpool", "linear_16bit", "trunc_avgpool", "concat",
+              "conv_transpose"}
 
 
 def batched(mw, n, seed, spec=None):

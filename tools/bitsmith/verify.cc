@@ -243,8 +243,10 @@ int run(const std::vector<std::string>& argv) {
   std::string cmd;
   const fs::path exe = dir / (p.name + "_tb");
   if (c.target == "hls") {
-    cmd = quote(cxx) + " -std=c++14 -O2 -Wall -Wextra -Werror -isystem " + quote(ap_types) +
-          " -I " + quote((dir / "firmware").string()) + " " +
+    cmd = quote(cxx) +
+          " -std=c++14 -O2 -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-label "
+          "-Wno-uninitialized -Wno-maybe-uninitialized -isystem " +
+          quote(ap_types) + " -I " + quote((dir / "firmware").string()) + " " +
           quote((dir / "firmware" / (p.name + ".cpp")).string()) + " " +
           quote((dir / (p.name + "_test.cpp")).string()) + " -o " + quote(exe.string());
   } else {
