@@ -17,11 +17,12 @@ from ._errors import (
 )
 from . import _core, _errors
 from ._model import Model, TensorInfo, load
+from .codegen import Project, compile  # noqa: A004 (bitsmith.compile, as hls4ml users expect)
 
 __version__ = _core.__version__
 
 # The error classes are listed once, in _errors.__all__.
-__all__ = ["load", "Model", "TensorInfo", *_errors.__all__, "__version__"]
+__all__ = ["load", "Model", "TensorInfo", "compile", "Project", *_errors.__all__, "__version__"]
 
 
 # The PyTorch front imports torch; `import bitsmith` alone must stay light, so these

@@ -458,19 +458,61 @@ class CppEmitter {
     return s.str();
   }
 
+  // Bits per packed weight: 1 for +-1 weights, 2 or 4 when every weight fits that
+  // many signed bits, else 0 (one weight per byte or wider).
+  static int packed_bits(const std::vector<int64_t>& w) {
+    bool pm1 = !w.empty();
+    for (int64_t v : w) pm1 = pm1 && (v == 1 || v == -1);
+    if (pm1) return 1;
+    const IntRange r = range_of(w);
+    if (r.lo >= -2 && r.hi <= 1) return 2;
+    if (r.lo >= -8 && r.hi <= 7) return 4;
+    return 0;
+  }
+
+  // The weights' declaration, and the expression reading weight `k` of row `n`.
+  std::string weights_decl(const Step& st, int pb) const {
+    if (!pb) {
+      return "const " + c_int_type(range_of(st.weights)) + " " + st.ident + "_w[" +
+             std::to_string(st.n) + "][" + std::to_string(st.k) +
+             "] = " + int_rows(st.weights, st.n, st.k, "    ") + ";\n";
+    }
+    // Packed little-end first: weight k of a row sits at bits [k*pb, k*pb + pb).
+    const int64_t bytes = (st.k * pb + 7) / 8;
+    std::vector<int64_t> packed(static_cast<size_t>(st.n * bytes), 0);
+    for (int64_t n = 0; n < st.n; ++n) {
+      for (int64_t k = 0; k < st.k; ++k) {
+        const int64_t w = st.weights[static_cast<size_t>(n * st.k + k)];
+        const int64_t field = pb == 1 ? (w > 0 ? 1 : 0) : (w & ((1 << pb) - 1));
+        packed[static_cast<size_t>(n * bytes + k * pb / 8)] |= field << (k * pb % 8);
+      }
+    }
+    return "// " + std::to_string(pb) + "-bit weights, " + std::to_string(8 / pb) + " per byte" +
+           (pb == 1 ? " (bit 1: +1, bit 0: -1)" : " (two's complement)") + ".\n" +
+           "const uint8_t " + st.ident + "_w[" + std::to_string(st.n) + "][" +
+           std::to_string(bytes) + "] = " + int_rows(packed, st.n, bytes, "    ") + ";\n";
+  }
+
+  std::string weight(const Step& st, int pb, const std::string& k) const {
+    if (!pb) return st.ident + "_w[n][" + k + "]";
+    if (pb == 1) return "bitsmith_rt::unpack_pm1(" + st.ident + "_w[n], " + k + ")";
+    return "bitsmith_rt::unpack_signed<" + std::to_string(pb) + ">(" + st.ident + "_w[n], " + k +
+           ")";
+  }
+
   std::string linear(const Step& st, const std::string& out_t) const {
     std::ostringstream s;
-    const std::string w_t = c_int_type(range_of(st.weights)), acc_t = acc_type(st);
-    s << "const " << w_t << " " << st.ident << "_w[" << st.n << "][" << st.k
-      << "] = " << int_rows(st.weights, st.n, st.k, "    ") << ";\n"
-      << requant_consts(st, st.n) << "void " << st.ident << "(" << params(st) << ") {\n";
+    const std::string acc_t = acc_type(st);
+    const int pb = packed_bits(st.weights);
+    s << weights_decl(st, pb) << requant_consts(st, st.n) << "void " << st.ident << "("
+      << params(st) << ") {\n";
     if (!st.conv) {
       s << "  for (int r = 0; r < " << st.rows << "; ++r) {\n"
         << "    for (int n = 0; n < " << st.n << "; ++n) {\n"
         << "      " << acc_t << " acc = 0;\n"
         << "      for (int k = 0; k < " << st.k << "; ++k)\n"
-        << "        acc += static_cast<" << acc_t << ">(x[r * " << st.k << " + k]) * " << st.ident
-        << "_w[n][k];\n"
+        << "        acc += static_cast<" << acc_t << ">(x[r * " << st.k << " + k]) * "
+        << weight(st, pb, "k") << ";\n"
         << "      y[r * " << st.n << " + n] = " << level(st, "n", out_t) << ";\n"
         << "    }\n  }\n}\n";
       return s.str();
@@ -494,8 +536,7 @@ class CppEmitter {
       s << "            const bool inside = iy >= 0 && iy < " << g.h << " && ix >= 0 && ix < "
         << g.w << ";\n";
     }
-    s << "            const " << w_t << "* w = &" << st.ident << "_w[n][(ky * " << g.kw
-      << " + kx) * " << cg << "];\n"
+    s << "            const int k0 = (ky * " << g.kw << " + kx) * " << cg << ";\n"
       << "            for (int c = 0; c < " << cg << "; ++c) {\n"
       << "              const " << acc_t << " v = ";
     const std::string load = "static_cast<" + acc_t + ">(x[((c0 + c) * " + std::to_string(g.h) +
@@ -505,7 +546,7 @@ class CppEmitter {
     } else {
       s << load << ";\n";
     }
-    s << "              acc += v * w[c];\n"
+    s << "              acc += v * " << weight(st, pb, "k0 + c") << ";\n"
       << "            }\n          }\n        }\n"
       << "        y[(n * " << g.oh << " + oy) * " << g.ow << " + ox] = " << level(st, "n", out_t)
       << ";\n      }\n    }\n  }\n}\n";

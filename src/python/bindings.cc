@@ -22,6 +22,7 @@ namespace nb = nanobind;
 namespace bitsmith::py {
 
 void bind_quantize(nb::module_& m);  // quantize_bindings.cc
+void bind_codegen(nb::module_& m);   // codegen_bindings.cc
 
 namespace {
 
@@ -227,4 +228,5 @@ NB_MODULE(_core, m) {
   m.def("load_bytes", &load_bytes, nb::arg("data"), nb::arg("source") = "<bytes>",
         "Loads an ONNX/QONNX model from its serialized bytes.");
   bind_quantize(m);
+  bind_codegen(m);
 }

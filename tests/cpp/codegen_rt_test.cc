@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <vector>
 
 #include "codegen/rt/bitsmith_int.h"
 #include "codegen/rt/bitsmith_rt.h"
@@ -90,6 +91,31 @@ TEST(CodegenRt, FloatKeyAndCounts) {
     EXPECT_EQ(bitsmith_rt::count_at_most(v, t, 10), all);    // binary search
     EXPECT_EQ(bitsmith_rt::count_at_most(v, t, 5), first5);  // linear count
   }
+}
+
+// Packing as the cpp emitter writes it (little end first, two's complement fields).
+template <int kBits>
+void check_unpack() {
+  std::mt19937 rng(kBits);
+  for (int len = 1; len < 40; ++len) {
+    std::vector<int> w(static_cast<size_t>(len));
+    std::vector<uint8_t> row(static_cast<size_t>((len * kBits + 7) / 8), 0);
+    for (int k = 0; k < len; ++k) {
+      w[static_cast<size_t>(k)] = static_cast<int>(rng() % (1u << kBits)) - (1 << (kBits - 1));
+      row[static_cast<size_t>(k * kBits / 8)] |=
+          static_cast<uint8_t>((w[static_cast<size_t>(k)] & ((1 << kBits) - 1)) << (k * kBits % 8));
+    }
+    for (int k = 0; k < len; ++k)
+      ASSERT_EQ(bitsmith_rt::unpack_signed<kBits>(row.data(), k), w[static_cast<size_t>(k)]);
+  }
+}
+
+TEST(CodegenRt, UnpackWeights) {
+  check_unpack<2>();
+  check_unpack<4>();
+  const uint8_t row[2] = {0b10100101, 0b00000001};
+  const int want[9] = {1, -1, 1, -1, -1, 1, -1, 1, 1};
+  for (int k = 0; k < 9; ++k) EXPECT_EQ(bitsmith_rt::unpack_pm1(row, k), want[k]);
 }
 
 }  // namespace

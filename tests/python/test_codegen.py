@@ -100,7 +100,7 @@ def test_shared(path, target, io):
 @needs_cxx
 @pytest.mark.skipif(not SHARED_MODELS, reason=f"the shared models folder {SHARED} is absent")
 def test_given_inputs_and_cut_tail(tmp_path):
-    """--input FILE.npy instead of random inputs; --cut-float-tail drops the Softmax."""
+    """--input FILE.npy / FILE.npz instead of random inputs; --cut-float-tail drops the Softmax."""
     jet = SHARED / "jettagging_qkeras_6b.onnx"
     if not jet.exists():
         pytest.skip("jet tagger absent")
@@ -109,6 +109,13 @@ def test_given_inputs_and_cut_tail(tmp_path):
     r = cli("verify", jet, "--input", tmp_path / "x.npy", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["samples"] == 257
+    np.savez(tmp_path / "x.npz", global_in=x[:100])
+    r = cli("verify", jet, "--input", tmp_path / "x.npz", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["samples"] == 100
+    np.savez_compressed(tmp_path / "c.npz", global_in=x)
+    r = cli("verify", jet, "--input", tmp_path / "c.npz")
+    assert r.returncode == 1 and "np.savez" in r.stderr
     r = cli("compile", jet, "--cut-float-tail", "-o", tmp_path / "cut")
     assert r.returncode == 0, r.stderr
     assert "Softmax" in r.stdout  # the note says what was left out
@@ -200,3 +207,27 @@ def test_errors_and_atomic_output(tmp_path, zoo_dir):
     r = cli("compile", broken, "-o", tmp_path / "b")
     assert r.returncode == 1 and "broken.onnx" in r.stderr
     assert not (tmp_path / "b").exists()
+
+
+@needs_cxx
+@pytest.mark.parametrize("target", ["cpp", "hls"])
+def test_python_api(target, tmp_path, zoo_dir):
+    """bitsmith.compile -> build -> predict, as hls4ml's convert -> compile -> predict."""
+    import bitsmith
+
+    if target == "hls" and ap_types() is None:
+        pytest.skip("hls4ml (with its ap_types headers) is not installed")
+    path = zoo.exported("maxpool", zoo_dir)
+    model = bitsmith.load(path)
+    project = bitsmith.compile(model, tmp_path / "p", target=target, io="stream", reuse_factor=2)
+    assert project.name == "maxpool" and project.steps and project.inputs[0][1][0] == 1
+    x = np.random.default_rng(5).standard_normal((64, *project.inputs[0][1][1:])).astype(np.float32) * 2
+    y = project.predict(x)  # builds first
+    want = model(x)
+    assert y.shape == want.shape
+    np.testing.assert_array_equal(y, want)
+    with pytest.raises(ValueError, match="target"):
+        bitsmith.compile(path, tmp_path / "q", target="fpga")
+    with pytest.raises(bitsmith.UnsupportedError, match="FloatQuant"):
+        bitsmith.compile(zoo.exported("fp8_e4m3", zoo_dir), tmp_path / "r")
+    assert not (tmp_path / "r").exists()

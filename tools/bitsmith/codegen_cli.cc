@@ -68,38 +68,8 @@ CodegenArgs parse_codegen(const Args& args) {
 }
 
 CompiledProgram compile_program(const std::string& path, const CodegenArgs& args) {
-  std::shared_ptr<Graph> g = load_model_file(path);
-  codegen::ProgramOptions po;
-  po.name =
-      args.name.empty() ? codegen::c_ident(std::filesystem::path(path).stem().string()) : args.name;
-  if (args.cut_float_tail) g = codegen::without_float_tail(*g, &po.notes);
-  CompiledProgram out;
-  out.model = std::make_shared<CompiledModel>(g);
-  const Graph& lowered = out.model->lowered();
-  if (!out.model->report().left.empty() && lowered.nodes.empty()) {
-    throw Error(ErrorKind::kUnsupported, path + ": the model could not be lowered to integers: " +
-                                             out.model->report().left.front());
-  }
-  try {
-    out.program = codegen::make_program(lowered, po);
-  } catch (const Error& e) {
-    // Add what the lowering said about the node, when it said something.
-    std::string msg = e.what();
-    for (const std::string& line : out.model->report().left) {
-      const size_t q = line.find('\'', 6);
-      if (line.rfind("node '", 0) == 0 && q != std::string::npos &&
-          msg.find(line.substr(0, q + 1)) != std::string::npos) {
-        msg += " (lowering: " + line + ")";
-        break;
-      }
-    }
-    throw Error(e.kind(), msg);
-  }
-  return out;
-}
-
-codegen::Project emit_project(const codegen::Program& program, const CodegenArgs& args) {
-  return args.target == "hls" ? codegen::emit_hls(program, args.hls) : codegen::emit_cpp(program);
+  return codegen::compile_program(load_model_file(path),
+                                  std::filesystem::path(path).stem().string(), args);
 }
 
 }  // namespace bitsmith::cli

@@ -6,18 +6,11 @@
 #include <vector>
 
 #include "cli.h"
-#include "codegen/program.h"
-#include "codegen/project.h"
-#include "runtime/engine.h"
+#include "codegen/compile.h"
 
 namespace bitsmith::cli {
 
-struct CodegenArgs {
-  std::string target = "cpp";  // "cpp" | "hls"
-  std::string name;            // C identifier of the model (default: the file name)
-  bool cut_float_tail = false;
-  codegen::HlsOptions hls;
-};
+using CodegenArgs = codegen::CompileOptions;
 
 // --target, --name, --cut-float-tail, --io, --reuse, --strategy, --part, --clock.
 std::vector<OptionSpec> codegen_options();
@@ -25,12 +18,10 @@ std::vector<OptionSpec> codegen_options();
 const char* codegen_options_help();
 CodegenArgs parse_codegen(const Args& args);
 
-struct CompiledProgram {
-  std::shared_ptr<CompiledModel> model;  // the model the program equals (tail cut if asked)
-  codegen::Program program;
-};
+using codegen::CompiledProgram;
+using codegen::emit_project;
 
+// Loads the model file and compiles its program (named after the file by default).
 CompiledProgram compile_program(const std::string& path, const CodegenArgs& args);
-codegen::Project emit_project(const codegen::Program& program, const CodegenArgs& args);
 
 }  // namespace bitsmith::cli

@@ -172,8 +172,10 @@ std::vector<T> decode(const std::string& data, size_t offset, size_t count) {
 
 }  // namespace
 
-NpyArray read_npy(const std::string& path) {
-  std::string data = read_file(path);
+namespace {
+
+// One .npy image (a file's bytes or an .npz member); `path` names it in messages.
+NpyArray parse_npy(const std::string& path, const std::string& data) {
   static const char kMagic[] = "\x93NUMPY";
   if (data.size() < 10 || data.compare(0, 6, kMagic, 6) != 0)
     io_fail(path, "not a .npy file (bad magic bytes)");
@@ -235,6 +237,54 @@ NpyArray read_npy(const std::string& path) {
   if (out.dtype == "float32") out.f32 = decode<float>(data, offset, n);
   if (out.dtype == "float64") out.f64 = decode<double>(data, offset, n);
   if (out.dtype == "int64") out.i64 = decode<int64_t>(data, offset, n);
+  return out;
+}
+
+}  // namespace
+
+NpyArray read_npy(const std::string& path) {
+  return parse_npy(path, read_file(path));
+}
+
+// np.savez writes a zip of stored (uncompressed) .npy members; each local header
+// gives the name and, directly or in its ZIP64 extra field, the size.
+std::map<std::string, NpyArray> read_npz(const std::string& path) {
+  const std::string data = read_file(path);
+  std::map<std::string, NpyArray> out;
+  size_t at = 0;
+  while (at + 30 <= data.size() && read_le(data, at, 4) == 0x04034b50) {
+    const uint32_t flags = read_le(data, at + 6, 2), method = read_le(data, at + 8, 2);
+    uint64_t size = read_le(data, at + 18, 4);
+    const size_t name_len = read_le(data, at + 26, 2), extra_len = read_le(data, at + 28, 2);
+    if (at + 30 + name_len + extra_len > data.size()) io_fail(path, "truncated .npz member header");
+    std::string name = data.substr(at + 30, name_len);
+    if (method != 0) {
+      io_fail(path, "member '" + name +
+                        "' is compressed; save the inputs with np.savez (not savez_compressed)");
+    }
+    if (flags & 8) io_fail(path, "member '" + name + "' has no size in its header");
+    if (size == 0xffffffffu) {  // ZIP64: the real size is in the extra field
+      size_t e = at + 30 + name_len, end = e + extra_len;
+      bool found = false;
+      while (e + 4 <= end) {
+        const uint32_t id = read_le(data, e, 2), len = read_le(data, e + 2, 2);
+        if (id == 1 && len >= 16 && e + 4 + 16 <= end) {
+          size = read_le(data, e + 4, 4) | (uint64_t{read_le(data, e + 8, 4)} << 32);
+          found = true;
+          break;
+        }
+        e += 4 + len;
+      }
+      if (!found) io_fail(path, "member '" + name + "' has a ZIP64 header without its size");
+    }
+    const size_t begin = at + 30 + name_len + extra_len;
+    if (size > data.size() - begin) io_fail(path, "member '" + name + "' is truncated");
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
+      name.resize(name.size() - 4);
+    out[name] = parse_npy(path + ":" + name, data.substr(begin, static_cast<size_t>(size)));
+    at = begin + static_cast<size_t>(size);
+  }
+  if (out.empty()) io_fail(path, "not an .npz file (no stored .npy members)");
   return out;
 }
 

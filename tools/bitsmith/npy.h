@@ -3,6 +3,7 @@
 // (an uncompressed zip of .npy members, written atomically).
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,9 @@ struct NpyArray {
 
 // Throws Error(kIo) naming the file for anything malformed or unsupported.
 NpyArray read_npy(const std::string& path);
+
+// The arrays of an .npz file (np.savez: a zip of stored .npy members), by name.
+std::map<std::string, NpyArray> read_npz(const std::string& path);
 
 // The .npy encoding (format 1.0) of a float32 or int64 tensor.
 std::string npy_bytes(const Tensor& t);

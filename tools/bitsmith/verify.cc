@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -29,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kHelp =
     std::string(
-        "usage: bitsmith verify MODEL [--target cpp|hls] [--samples N] [--input FILE.npy]\n"
+        "usage: bitsmith verify MODEL [--target cpp|hls] [--samples N] [--input FILE]\n"
         "                             [--seed S] [--keep DIR] [--ap-types DIR] [--json] "
         "[options]\n\n"
         "Generates the project, builds it with the host C++ compiler ($CXX, default c++), runs "
@@ -40,7 +41,8 @@ const std::string kHelp =
         "  --samples N            random inputs (default 10000): each input is drawn around the\n"
         "                         model's own input grid (float thresholds and their neighbours,\n"
         "                         fixed-point values across the range)\n"
-        "  --input FILE.npy       use these float32 inputs instead (single-input models)\n"
+        "  --input FILE           use these float32 inputs instead: .npy (single-input models) or\n"
+        "                         .npz (np.savez, one array per input name)\n"
         "  --seed S               random seed (default 0)\n"
         "  --keep DIR             keep the generated project and its build in DIR\n"
         "  --ap-types DIR         hls: the ap_types headers (default: $BITSMITH_AP_TYPES, else "
@@ -49,60 +51,8 @@ const std::string kHelp =
         "  --json                 print the result as JSON\n") +
     codegen_options_help() + "  -h, --help             this text\n";
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// Runs a shell command with its output in `log`; throws naming the step on failure.
-void run_step(const std::string& what, const std::string& cmd, const fs::path& log) {
-  const int rc = std::system((cmd + " > " + quote(log.string()) + " 2>&1").c_str());
-  if (rc != 0) {
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string t = text.str();
-    if (t.size() > 4000) t = t.substr(0, 4000) + "\n...";
-    throw Error(ErrorKind::kRuntime, what + " failed (" + cmd + "):\n" + t);
-  }
-}
-
-// The ap_types headers shipped inside hls4ml, found through the Python next to
-// this executable or on PATH.
-std::string find_ap_types(const std::string& given) {
-  if (!given.empty()) return given;
-  if (const char* env = std::getenv("BITSMITH_AP_TYPES"); env && *env) return env;
-  std::vector<std::string> pythons;
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (const char* py : {"python3", "python"}) {
-      if (fs::exists(self.parent_path() / py))
-        pythons.push_back((self.parent_path() / py).string());
-    }
-  }
-  pythons.push_back("python3");
-  for (const std::string& py : pythons) {
-    const std::string cmd =
-        quote(py) +
-        " -c \"import os, hls4ml; print(os.path.join(os.path.dirname(hls4ml.__file__), "
-        "'templates', 'vivado', 'ap_types'))\" 2>/dev/null";
-    if (std::FILE* f = popen(cmd.c_str(), "r")) {
-      char buf[4096] = {0};
-      std::string out = std::fgets(buf, sizeof buf, f) ? buf : "";
-      pclose(f);
-      while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-      if (!out.empty() && fs::exists(fs::path(out) / "ap_int.h")) return out;
-    }
-  }
-  throw Error(ErrorKind::kIo,
-              "the hls target's C simulation needs the ap_types headers: install hls4ml "
-              "(pip install hls4ml) or pass --ap-types DIR / set BITSMITH_AP_TYPES");
 }
 
 // Random inputs around the grid the program reads each input on.
@@ -170,7 +120,8 @@ int run(const std::vector<std::string>& argv) {
   const std::string seed_s = args.get("--seed", "0");
   const unsigned long long seed = std::strtoull(seed_s.c_str(), &end, 10);
   if (seed_s.empty() || *end) throw UsageError("--seed must be a non-negative integer");
-  const std::string ap_types = c.target == "hls" ? find_ap_types(args.get("--ap-types")) : "";
+  const std::string ap_types =
+      c.target == "hls" ? codegen::find_ap_types(args.get("--ap-types")) : "";
 
   auto t0 = Clock::now();
   CompiledProgram cp = compile_program(args.positional[0], c);
@@ -178,47 +129,61 @@ int run(const std::vector<std::string>& argv) {
   codegen::Project project = emit_project(p, c);
   const double t_generate = seconds_since(t0);
 
-  // Inputs: random on each input's grid, or the given file.
-  const Graph& g = cp.model->reference();
+  // Inputs: random on each input's grid, or given (.npy for a single input, .npz by
+  // input name).
   TensorMap feeds;
-  std::vector<float> packed;  // per sample, inputs concatenated
+  std::vector<std::vector<float>> given(p.inputs.size());
   int64_t n = samples;
+  if (args.has("--input")) {
+    const std::string file = args.get("--input");
+    std::map<std::string, NpyArray> arrays;
+    if (file.size() > 4 && file.compare(file.size() - 4, 4, ".npz") == 0) {
+      arrays = read_npz(file);
+    } else if (p.inputs.size() == 1) {
+      arrays[p.buffers[static_cast<size_t>(p.inputs[0])].value] = read_npy(file);
+    } else {
+      throw UsageError("--input: a model with several inputs needs an .npz keyed by input name");
+    }
+    n = -1;
+    for (size_t k = 0; k < p.inputs.size(); ++k) {
+      const codegen::Buffer& b = p.buffers[static_cast<size_t>(p.inputs[k])];
+      auto it = arrays.find(b.value);
+      if (it == arrays.end() && arrays.size() == 1 && p.inputs.size() == 1) it = arrays.begin();
+      if (it == arrays.end()) throw Error(ErrorKind::kInput, file + ": no array '" + b.value + "'");
+      if (it->second.dtype != "float32")
+        throw Error(ErrorKind::kInput, file + ": input '" + b.value + "' must be float32");
+      const int64_t count = static_cast<int64_t>(it->second.f32.size());
+      if (count % b.size || (n >= 0 && count / b.size != n)) {
+        throw Error(ErrorKind::kInput,
+                    file + ": input '" + b.value + "' holds " + std::to_string(count) +
+                        " values, not " +
+                        (n >= 0 ? std::to_string(n) + " samples" : "whole samples") + " of " +
+                        std::to_string(b.size));
+      }
+      n = count / b.size;
+      given[k] = std::move(it->second.f32);
+    }
+  }
+  std::mt19937_64 rng(seed);
   int64_t in_size = 0;
   for (int i : p.inputs) in_size += p.buffers[static_cast<size_t>(i)].size;
-  std::mt19937_64 rng(seed);
-  if (args.has("--input")) {
-    if (p.inputs.size() != 1) throw UsageError("--input needs a single-input model");
-    NpyArray a = read_npy(args.get("--input"));
-    if (a.dtype != "float32")
-      throw Error(ErrorKind::kInput, args.get("--input") + ": inputs must be float32");
-    const int64_t per = p.buffers[static_cast<size_t>(p.inputs[0])].size;
-    if (a.shape.empty() || static_cast<int64_t>(a.f32.size()) % per)
-      throw Error(
-          ErrorKind::kInput,
-          args.get("--input") + ": values do not make whole samples of " + std::to_string(per));
-    n = static_cast<int64_t>(a.f32.size()) / per;
-    packed = a.f32;
-  } else {
-    packed.resize(static_cast<size_t>(n * in_size));
-  }
+  std::vector<float> packed(static_cast<size_t>(n * in_size));  // per sample, inputs concatenated
   int64_t offset = 0;
-  for (int i : p.inputs) {
-    const codegen::Buffer& b = p.buffers[static_cast<size_t>(i)];
-    std::vector<float> x(static_cast<size_t>(n * b.size));
-    if (args.has("--input")) {
-      x = packed;
-    } else {
-      fill_samples(p, i, x, rng);
-      for (int64_t s = 0; s < n; ++s)
-        std::copy(x.begin() + s * b.size, x.begin() + (s + 1) * b.size,
-                  packed.begin() + s * in_size + offset);
+  for (size_t k = 0; k < p.inputs.size(); ++k) {
+    const codegen::Buffer& b = p.buffers[static_cast<size_t>(p.inputs[k])];
+    std::vector<float> x = std::move(given[k]);
+    if (x.empty()) {
+      x.resize(static_cast<size_t>(n * b.size));
+      fill_samples(p, p.inputs[k], x, rng);
     }
+    for (int64_t s = 0; s < n; ++s)
+      std::copy(x.begin() + s * b.size, x.begin() + (s + 1) * b.size,
+                packed.begin() + s * in_size + offset);
     Shape shape = b.shape;
     shape[0] = n;
     feeds[b.value] = Tensor::from_f32(shape, std::move(x));
     offset += b.size;
   }
-  (void)g;
 
   t0 = Clock::now();
   RunOptions ro;
@@ -238,24 +203,11 @@ int run(const std::vector<std::string>& argv) {
     dir = fs::path(tmpl) / "project";
     codegen::write_project(project, dir.string());
   }
-  const char* cxx_env = std::getenv("CXX");
-  const std::string cxx = cxx_env && *cxx_env ? cxx_env : "c++";
-  std::string cmd;
-  const fs::path exe = dir / (p.name + "_tb");
-  if (c.target == "hls") {
-    cmd = quote(cxx) +
-          " -std=c++14 -O2 -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-label "
-          "-Wno-uninitialized -Wno-maybe-uninitialized -isystem " +
-          quote(ap_types) + " -I " + quote((dir / "firmware").string()) + " " +
-          quote((dir / "firmware" / (p.name + ".cpp")).string()) + " " +
-          quote((dir / (p.name + "_test.cpp")).string()) + " -o " + quote(exe.string());
-  } else {
-    cmd = quote(cxx) + " -std=c++17 -O2 -Wall -Wextra -Werror -pedantic " +
-          quote((dir / (p.name + ".cc")).string()) + " " + quote((dir / "testbench.cc").string()) +
-          " -o " + quote(exe.string());
-  }
+  const codegen::BuildCommand build =
+      codegen::build_command(dir.string(), p.name, c.target, ap_types);
   t0 = Clock::now();
-  run_step("building the generated project", cmd, dir / "build.log");
+  codegen::run_command("building the generated project", build.command,
+                       (dir / "build.log").string());
   const double t_build = seconds_since(t0);
   {
     std::ofstream f(dir / "inputs.bin", std::ios::binary);
@@ -263,10 +215,11 @@ int run(const std::vector<std::string>& argv) {
             static_cast<std::streamsize>(packed.size() * sizeof(float)));
   }
   t0 = Clock::now();
-  run_step("running the testbench",
-           quote(exe.string()) + " " + quote((dir / "inputs.bin").string()) + " " +
-               quote((dir / "outputs.bin").string()),
-           dir / "run.log");
+  codegen::run_command("running the testbench",
+                       codegen::shell_quote(build.exe) + " " +
+                           codegen::shell_quote((dir / "inputs.bin").string()) + " " +
+                           codegen::shell_quote((dir / "outputs.bin").string()),
+                       (dir / "run.log").string());
   const double t_run = seconds_since(t0);
   std::vector<float> got;
   {

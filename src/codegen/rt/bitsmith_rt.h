@@ -41,6 +41,20 @@ inline int count_at_most(V v, const T* t, int n) {
   return lo;
 }
 
+// Packed weights (the cpp target stores 1-, 2- and 4-bit weights several to a
+// byte): field k of a row, little end first. Fields never straddle bytes.
+template <int kBits>
+inline int unpack_signed(const uint8_t* row, int k) {
+  const int bit = k * kBits;
+  const int v = (row[bit >> 3] >> (bit & 7)) & ((1 << kBits) - 1);
+  return v >= (1 << (kBits - 1)) ? v - (1 << kBits) : v;
+}
+
+// +-1 weights, one bit each: 1 is +1, 0 is -1.
+inline int unpack_pm1(const uint8_t* row, int k) {
+  return (row[k >> 3] >> (k & 7)) & 1 ? 1 : -1;
+}
+
 inline int bit_length(u128 v) {
   int n = 0;
   while (v) {
