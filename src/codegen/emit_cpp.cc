@@ -240,10 +240,8 @@ class CppEmitter {
         s << linear(st, out_t);
         break;
       case StepKind::kAdd: {
-        const std::string acc_t = st.acc.lo >= INT32_MIN && st.acc.hi <= INT32_MAX &&
-                                          std::abs(st.a) <= INT32_MAX && std::abs(st.b) <= INT32_MAX
-                                      ? "int32_t"
-                                      : "int64_t";
+        // int64 products: a*qa alone may pass int32 even where the sum does not.
+        const std::string acc_t = wide_type(63);
         s << requant_consts(st, 1) << "void " << st.ident << "(" << params(st) << ") {\n"
           << "  for (int i = 0; i < " << size << "; ++i) {\n"
           << "    const " << acc_t << " acc = " << int_literal(st.a) << " * static_cast<" << acc_t

@@ -9,6 +9,7 @@
 // FPGA's interface is integer levels, as an accelerator behind a host or an ADC
 // sees them.
 #include <algorithm>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -280,13 +281,15 @@ class HlsEmitter {
         << g.w << ";\n";
     }
     s << "            for (int c = 0; c < " << cg << "; ++c) {\n"
-      << "              const " << in_t << " v = ";
+      << "              const " << acc_t << " v = ";
     const std::string load =
         "x[((c0 + c) * " + std::to_string(g.h) + " + iy) * " + std::to_string(g.w) + " + ix]";
     if (padded) {
-      s << "inside ? " << load << " : " << in_t << "(" << st.pad_level << ");\n";
+      // The level of real 0 may lie outside the input's type: read both as the
+      // accumulator type, whose range includes it.
+      s << "inside ? " << acc_t << "(" << load << ") : " << acc_t << "(" << st.pad_level << ");\n";
     } else {
-      s << load << ";\n";
+      s << acc_t << "(" << load << ");\n";
     }
     s << "              acc += v * " << st.ident << "_w_t(" << st.ident << "_w[n][(ky * " << g.kw
       << " + kx) * " << cg << " + c]);\n"
@@ -401,50 +404,69 @@ class HlsEmitter {
       << ".h\"\n\n#include <stdint.h>\n\n#include \"../bitsmith_int.h\"\n\n";
     for (const Step* st : dev_) s << "// " << describe(p_, *st) << "\n" << device_step(*st) << "\n";
     s << top_signature() << " {\n";
-    if (o_.io == "stream") {
+    const bool stream = o_.io == "stream";
+    if (stream) {
       for (int i : dev_in_) s << "#pragma HLS INTERFACE mode=axis port=" << port(i, true) << "\n";
       for (int i : dev_out_) s << "#pragma HLS INTERFACE mode=axis port=" << port(i, false) << "\n";
+      // Streams carry one level per beat; each layer buffers its whole input (no line
+      // buffers yet), and DATAFLOW overlaps layers across samples.
       s << "#pragma HLS DATAFLOW\n";
-      // Streams carry one level per beat; each layer buffers its whole input (no
-      // line buffers yet), and DATAFLOW overlaps layers across samples.
-      for (int i : dev_in_) {
-        s << "  " << type_name(i) << " " << buf(i).ident << "[" << buf(i).size << "];\n"
-          << "  for (int i = 0; i < " << buf(i).size << "; ++i) {\n#pragma HLS PIPELINE II=1\n"
-          << "    " << buf(i).ident << "[i] = " << port(i, true) << ".read();\n  }\n";
-      }
     } else {
       for (int i : dev_in_) {
-        s << "#pragma HLS ARRAY_RESHAPE variable=" << port(i, true) << " complete dim=0\n";
+        s << "#pragma HLS ARRAY_RESHAPE variable=" << port(i, true) << " complete dim=0\n"
+          << "#pragma HLS INTERFACE mode=ap_vld port=" << port(i, true) << "\n";
       }
       for (int i : dev_out_) {
-        s << "#pragma HLS ARRAY_PARTITION variable=" << port(i, false) << " complete dim=0\n";
+        s << "#pragma HLS ARRAY_PARTITION variable=" << port(i, false) << " complete dim=0\n"
+          << "#pragma HLS INTERFACE mode=ap_vld port=" << port(i, false) << "\n";
       }
-      for (int i : dev_in_) s << "#pragma HLS INTERFACE mode=ap_vld port=" << port(i, true) << "\n";
-      for (int i : dev_out_)
-        s << "#pragma HLS INTERFACE mode=ap_vld port=" << port(i, false) << "\n";
-      s << "#pragma HLS DATAFLOW\n";
+      // As hls4ml's io_parallel latency designs: one pipeline over the whole model.
+      s << "#pragma HLS PIPELINE II=" << o_.reuse_factor << "\n";
     }
-    auto name = [&](int i) {
-      if (o_.io == "stream") return buf(i).ident;
-      return ref(i);
+    // Every value lives in a local array; a value read by several layers is cloned
+    // first, so each array has one writer and one reader (DATAFLOW's rule).
+    std::map<int, int> readers, taken;
+    for (const Step* st : dev_)
+      for (int i : st->in) ++readers[i];
+    auto declare = [&](const std::string& var, int i) {
+      s << "  " << type_name(i) << " " << var << "[" << buf(i).size << "];\n";
+      if (!stream) s << "#pragma HLS ARRAY_PARTITION variable=" << var << " complete dim=0\n";
     };
-    for (const Step* st : dev_) {
-      const bool is_out = std::find(dev_out_.begin(), dev_out_.end(), st->out) != dev_out_.end();
-      if (!is_out || o_.io == "stream") {
-        s << "  " << type_name(st->out) << " " << buf(st->out).ident << "[" << buf(st->out).size
-          << "];\n";
-        if (o_.io == "parallel")
-          s << "#pragma HLS ARRAY_PARTITION variable=" << buf(st->out).ident << " complete dim=0\n";
-      }
-      s << "  " << st->ident << "(";
-      for (size_t k = 0; k < st->in.size(); ++k) s << (k ? ", " : "") << name(st->in[k]);
-      s << ", " << name(st->out) << ");\n";
+    auto publish = [&](int i, const std::string& from) {  // clones for several readers
+      if (readers[i] < 2) return;
+      for (int k = 0; k < readers[i]; ++k) declare(buf(i).ident + "_r" + std::to_string(k), i);
+      s << "  for (int i = 0; i < " << buf(i).size << "; ++i) {\n"
+        << (stream ? "#pragma HLS PIPELINE II=1\n" : "");
+      for (int k = 0; k < readers[i]; ++k)
+        s << "    " << buf(i).ident << "_r" << k << "[i] = " << from << "[i];\n";
+      s << "  }\n";
+    };
+    auto read_name = [&](int i) {
+      return readers[i] < 2 ? buf(i).ident : buf(i).ident + "_r" + std::to_string(taken[i]++);
+    };
+    for (int i : dev_in_) {
+      declare(buf(i).ident, i);
+      s << "  for (int i = 0; i < " << buf(i).size << "; ++i) {\n"
+        << (stream ? "#pragma HLS PIPELINE II=1\n" : "") << "    " << buf(i).ident
+        << "[i] = " << port(i, true) << (stream ? ".read()" : "[i]") << ";\n  }\n";
+      publish(i, buf(i).ident);
     }
-    if (o_.io == "stream") {
-      for (int i : dev_out_) {
-        s << "  for (int i = 0; i < " << buf(i).size << "; ++i) {\n#pragma HLS PIPELINE II=1\n"
-          << "    " << port(i, false) << ".write(" << buf(i).ident << "[i]);\n  }\n";
-      }
+    for (const Step* st : dev_) {
+      declare(buf(st->out).ident, st->out);
+      std::vector<std::string> args;
+      for (int i : st->in) args.push_back(read_name(i));
+      s << "  " << st->ident << "(";
+      for (size_t k = 0; k < args.size(); ++k) s << (k ? ", " : "") << args[k];
+      s << ", " << buf(st->out).ident << ");\n";
+      const bool is_out = std::find(dev_out_.begin(), dev_out_.end(), st->out) != dev_out_.end();
+      if (is_out) ++readers[st->out];  // the output port is one more reader
+      publish(st->out, buf(st->out).ident);
+    }
+    for (int i : dev_out_) {
+      s << "  for (int i = 0; i < " << buf(i).size << "; ++i) {\n"
+        << (stream ? "#pragma HLS PIPELINE II=1\n" : "") << "    " << port(i, false)
+        << (stream ? ".write(" + read_name(i) + "[i]);\n" : "[i] = " + read_name(i) + "[i];\n")
+        << "  }\n";
     }
     s << "}\n";
     return s.str();

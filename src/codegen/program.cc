@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "core/common_rational.h"
 #include "core/error.h"
 #include "core/float_order.h"
 #include "core/quantize.h"
@@ -38,6 +39,98 @@ std::string c_ident(const std::string& name) {
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   if (out.empty() || (out[0] >= '0' && out[0] <= '9')) out = "v" + out;
+  // C and C++ keywords and the names generated code uses itself stay free.
+  static const std::set<std::string> kReserved = {"alignas",
+                                                  "alignof",
+                                                  "and",
+                                                  "asm",
+                                                  "auto",
+                                                  "bool",
+                                                  "break",
+                                                  "case",
+                                                  "catch",
+                                                  "char",
+                                                  "class",
+                                                  "const",
+                                                  "consteval",
+                                                  "constexpr",
+                                                  "constinit",
+                                                  "const_cast",
+                                                  "continue",
+                                                  "co_await",
+                                                  "co_return",
+                                                  "co_yield",
+                                                  "decltype",
+                                                  "default",
+                                                  "delete",
+                                                  "do",
+                                                  "double",
+                                                  "dynamic_cast",
+                                                  "else",
+                                                  "enum",
+                                                  "explicit",
+                                                  "export",
+                                                  "extern",
+                                                  "false",
+                                                  "float",
+                                                  "for",
+                                                  "friend",
+                                                  "goto",
+                                                  "if",
+                                                  "inline",
+                                                  "int",
+                                                  "long",
+                                                  "mutable",
+                                                  "namespace",
+                                                  "new",
+                                                  "noexcept",
+                                                  "not",
+                                                  "nullptr",
+                                                  "operator",
+                                                  "or",
+                                                  "private",
+                                                  "protected",
+                                                  "public",
+                                                  "register",
+                                                  "reinterpret_cast",
+                                                  "requires",
+                                                  "return",
+                                                  "short",
+                                                  "signed",
+                                                  "sizeof",
+                                                  "static",
+                                                  "static_assert",
+                                                  "static_cast",
+                                                  "struct",
+                                                  "switch",
+                                                  "template",
+                                                  "this",
+                                                  "thread_local",
+                                                  "throw",
+                                                  "true",
+                                                  "try",
+                                                  "typedef",
+                                                  "typeid",
+                                                  "typename",
+                                                  "union",
+                                                  "unsigned",
+                                                  "using",
+                                                  "virtual",
+                                                  "void",
+                                                  "volatile",
+                                                  "wchar_t",
+                                                  "while",
+                                                  "xor",
+                                                  "main",
+                                                  "std",
+                                                  "in",
+                                                  "out",
+                                                  "bitsmith_rt",
+                                                  "bitsmith_int",
+                                                  "ap_int",
+                                                  "ap_uint",
+                                                  "hls"};
+  if (kReserved.count(out)) out += "_";
   return out;
 }
 
@@ -63,20 +156,6 @@ bool fits64(i128 v) {
   return v >= INT64_MIN && v <= INT64_MAX;
 }
 
-int bit_length(i128 v) {
-  v = abs128(v);
-  int n = 0;
-  for (; v; v >>= 1) ++n;
-  return n;
-}
-
-i128 gcd128(i128 a, i128 b) {
-  a = abs128(a);
-  b = abs128(b);
-  while (b) a = std::exchange(b, a % b);
-  return a;
-}
-
 class Builder {
  public:
   Builder(const Graph& g, const ProgramOptions& o) : g_(g), opt_(o) {}
@@ -85,6 +164,8 @@ class Builder {
     p_.source = g_.source;
     p_.name = c_ident(opt_.name.empty() ? (g_.name.empty() ? "model" : g_.name) : opt_.name);
     p_.notes = opt_.notes;
+    step_idents_.insert(p_.name);  // layer functions never take the model's own name
+    step_idents_.insert(p_.name + "_batch");
     std::vector<std::string> outs;
     for (const ValueInfo& v : g_.outputs) outs.push_back(v.name);
     mark_needed(outs);
@@ -104,6 +185,17 @@ class Builder {
       auto it = buf_of_.find(o);
       if (it == buf_of_.end()) fail_value(o, "is not computed by the program");
       const Buffer& b = p_.buffers[static_cast<size_t>(it->second)];
+      if (std::find(p_.outputs.begin(), p_.outputs.end(), it->second) != p_.outputs.end() ||
+          std::find(p_.inputs.begin(), p_.inputs.end(), it->second) != p_.inputs.end()) {
+        fail_value(o,
+                   "is listed twice or is a graph input; generated code gives each output "
+                   "its own buffer (remove the duplicate output)");
+      }
+      if (b.kind == BufKind::kDouble) {
+        fail_value(o,
+                   "is both an output and the input of the final Softmax; output one of them "
+                   "(or pass --cut-float-tail to output the logits only)");
+      }
       if (b.kind != BufKind::kFloat) {
         fail_value(o,
                    "is an integer level without its dequantization; only float32 outputs are "
@@ -177,6 +269,11 @@ class Builder {
     b.shape = shape;
     b.size = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
     b.range = r;
+    if (b.size <= 0 || b.size > (int64_t{1} << 28)) {
+      throw Error(ErrorKind::kUnsupported,
+                  g_.source + ": value '" + value + "' has " + std::to_string(b.size) +
+                      " elements per sample; generated code holds 1 to 2^28");
+    }
     std::string id = "v_" + c_ident(value);
     std::string unique = id;
     for (int k = 2; idents_.count(unique); ++k) unique = id + "_" + std::to_string(k);
@@ -292,23 +389,33 @@ class Builder {
     const Tensor& bt = constant(n, 3);
     if (sc.size() != 1 || zp.size() != 1 || bt.size() != 1)
       refuse(n, "scale, zero point and bit width must be scalars", "");
-    const Exact scale =
-        sc.type() == ElemType::kExact ? sc.exact()[0] : Exact::from_double(sc.f32()[0]);
-    const Exact zero =
-        zp.type() == ElemType::kExact ? zp.exact()[0] : Exact::from_double(zp.f32()[0]);
-    const int bits = static_cast<int>(bt.type() == ElemType::kInt64 ? bt.i64()[0]
-                                      : bt.type() == ElemType::kExact
-                                          ? static_cast<int64_t>(bt.exact()[0].floor())
-                                          : static_cast<int64_t>(bt.f32()[0]));
-    if (!(scale > Exact()) || bits < 1 || bits > 24)
-      refuse(n, "needs a positive scale and at most 24 bits for a float input", "");
+    auto exact_of = [](const Tensor& t) {
+      switch (t.type()) {
+        case ElemType::kExact:
+          return t.exact()[0];
+        case ElemType::kInt64:
+          return Exact::from_int(t.i64()[0]);
+        case ElemType::kFloat32:
+          break;
+      }
+      return Exact::from_double(t.f32()[0]);
+    };
+    const Exact scale = exact_of(sc), zero = exact_of(zp), width = exact_of(bt);
+    if (!width.is_integer()) refuse(n, "its bit width is not an integer", "");
+    const int64_t bits = static_cast<int64_t>(width.floor());
+    // Up to 2^16 - 1 keys (256 KB): wider input quantizers would make sources of
+    // hundreds of megabytes.
+    if (!(scale > Exact()) || bits < 1 || bits > 16) {
+      refuse(n, "a quantizer on a float input needs a positive scale and at most 16 bits here",
+             "quantize the input with at most 16 bits, or feed integer levels");
+    }
     IntQuantAttrs a;
     a.is_signed = n.attr_int("signed", 1) != 0;
     a.narrow = n.attr_int("narrow", 0) != 0;
     a.mode = parse_rounding_mode(n.attr_string("rounding_mode", "ROUND"));
     auto level = [&](uint32_t key) {
-      return static_cast<int64_t>(
-          int_quant_level_exact(Exact::from_double(float_of_key(key)), scale, zero, bits, a));
+      return static_cast<int64_t>(int_quant_level_exact(Exact::from_double(float_of_key(key)),
+                                                        scale, zero, static_cast<int>(bits), a));
     };
     const uint32_t lo_key = float_key(-FLT_MAX), hi_key = float_key(FLT_MAX);
     const int64_t base = level(lo_key), top = level(hi_key);
@@ -484,6 +591,9 @@ class Builder {
       auto st = n.attr_ints("strides", std::vector<int64_t>(r, 1));
       auto dl = n.attr_ints("dilations", std::vector<int64_t>(r, 1));
       auto pd = n.attr_ints("pads", std::vector<int64_t>(2 * r, 0));
+      if (r != static_cast<size_t>(g.spatial) || st.size() != r || dl.size() != r ||
+          pd.size() != 2 * r)
+        refuse(n, "bad pooling attributes (kernel_shape, strides, dilations, pads)", "");
       if (r == 2) {
         g.kh = ks[0], g.kw = ks[1], g.sh = st[0], g.sw = st[1], g.dh = dl[0], g.dw = dl[1];
         g.pt = pd[0], g.pl = pd[1], g.pb = pd[2], g.pr = pd[3];
@@ -538,38 +648,21 @@ class Builder {
     if (sc.type() != ElemType::kExact || of.type() != ElemType::kExact)
       refuse(n, "scale and offset must be exact constants", "");
     std::vector<Exact> S = expand(sc), O = expand(of);
-    // Common odd denominator and smallest exponent.
+    // One odd denominator and exponent for every scale and offset.
     constexpr int kLimit = 124;  // bits of any constant; sums stay below 2^125
-    i128 den = 1;
-    int64_t e = INT64_MAX;
-    auto visit = [&](const Exact& x) {
-      if (!x.is_finite() || x.is_big())
-        refuse(n, "its output scale or offset is not a finite rational of at most 127 bits", "");
-      if (x.is_zero()) return;
-      const i128 g = gcd128(den, x.den());
-      if (bit_length(den / g) + bit_length(x.den()) > kLimit) {
-        refuse(n, "its output scales and offsets need a common denominator above 2^124",
-               "use power-of-two or fewer distinct output scales");
-      }
-      den = den / g * x.den();
-      e = std::min<int64_t>(e, x.exp());
-    };
-    for (const Exact& x : S) visit(x);
-    for (const Exact& x : O) visit(x);
-    if (e == INT64_MAX) e = 0;
-    auto to_int = [&](const Exact& x) -> i128 {
-      if (x.is_zero()) return 0;
-      const i128 f = den / x.den();
-      const int64_t shift = x.exp() - e;
-      if (bit_length(x.num()) + bit_length(f) + shift > kLimit)
-        refuse(n, "an output scale or offset needs more than 124 bits", "");
-      return (x.num() * f) << shift;
-    };
-    std::vector<i128> num(S.size()), add(O.size());
+    std::vector<Exact> all(S);
+    all.insert(all.end(), O.begin(), O.end());
+    CommonRational common;
+    std::string why;
+    if (!common_rational(all, kLimit, &common, &why))
+      refuse(n, "its output scales and offsets cannot be written exactly: " + why,
+             "use power-of-two or fewer distinct output scales");
+    const i128 den = common.den;
+    const int64_t e = common.exp;
+    std::vector<i128> num(common.num.begin(), common.num.begin() + static_cast<int64_t>(S.size()));
+    std::vector<i128> add(common.num.begin() + static_cast<int64_t>(S.size()), common.num.end());
     const i128 qmax = std::max(abs128(in.range.lo), abs128(in.range.hi));
     for (size_t i = 0; i < S.size(); ++i) {
-      num[i] = to_int(S[i]);
-      add[i] = to_int(O[i]);
       if (std::max(bit_length(num[i]) + bit_length(qmax), bit_length(add[i])) + 1 > kLimit)
         refuse(n, "its dequantized numerator needs more than 125 bits", "");
     }

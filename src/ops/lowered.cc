@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "codegen/rt/bitsmith_rt.h"  // round_ratio: one rounding routine for engine and generated code
+#include "core/common_rational.h"
 #include "core/float_order.h"
 #include "core/quantize.h"
 #include "ops/broadcast.h"
@@ -42,7 +44,17 @@ void eval_quantize(EvalContext& c) {
   c.set_output(0, std::move(q));
 }
 
-// IntDequantize(q, scale, offset) = scale * q + offset.
+// IntDequantize(q, scale, offset) = scale * q + offset. With float_out=1 (the pass
+// sets it where the value is a graph output) the result is the float32 the engine
+// would round it to, computed in integers: scale and offset over one denominator,
+// (s*q + o) / den * 2^exp rounded once (bitsmith_rt::round_ratio, the routine
+// generated code uses) instead of building an exact rational per element.
+struct DequantPlan {
+  bool fast = false;
+  int scale_bits = 0;
+  CommonRational s, o;
+};
+
 void eval_dequantize(EvalContext& c) {
   need_exact(c);
   const Tensor& q = c.input(0);
@@ -50,6 +62,51 @@ void eval_dequantize(EvalContext& c) {
   const Tensor& o = c.real_input(2);
   if (q.type() != ElemType::kInt64) c.fail("input 0 must hold integers");
   Shape out = broadcast_shape({q.shape(), s.shape(), o.shape()});
+  const bool to_float = c.node().attr_int("float_out", 0) != 0;
+  if (to_float) {
+    auto plan = c.cached<DequantPlan>("plan", [&] {
+      DequantPlan p;
+      std::vector<Exact> both(s.exact());
+      both.insert(both.end(), o.exact().begin(), o.exact().end());
+      CommonRational all;
+      std::string why;
+      // round_ratio takes numerators below 2^125: checked per run against the levels.
+      if (common_rational(both, 123, &all, &why)) {
+        const auto mid = all.num.begin() + static_cast<int64_t>(s.exact().size());
+        p.s.num.assign(all.num.begin(), mid);
+        p.o.num.assign(mid, all.num.end());
+        p.fast = true;
+        for (i128 v : p.s.num) p.scale_bits = std::max(p.scale_bits, bit_length(v));
+        p.s.den = all.den;
+        p.s.exp = all.exp;
+      }
+      return p;
+    });
+    Tensor y(ElemType::kFloat32, out);
+    int64_t qlo = 0, qhi = 0;
+    for (int64_t v : q.i64()) {
+      qlo = std::min(qlo, v);
+      qhi = std::max(qhi, v);
+    }
+    const int qbits = std::max(bit_length(i128{qlo}), bit_length(i128{qhi}));
+    if (plan->fast && plan->scale_bits + qbits <= 124) {
+      for_each_broadcast<3>(out, {&q.shape(), &s.shape(), &o.shape()},
+                            [&](int64_t i, const std::array<int64_t, 3>& p) {
+                              y.f32()[static_cast<size_t>(i)] = bitsmith_rt::round_ratio<float>(
+                                  plan->s.num[static_cast<size_t>(p[1])] * q.i64()[p[0]] +
+                                      plan->o.num[static_cast<size_t>(p[2])],
+                                  plan->s.den, plan->s.exp);
+                            });
+    } else {
+      for_each_broadcast<3>(
+          out, {&q.shape(), &s.shape(), &o.shape()},
+          [&](int64_t i, const std::array<int64_t, 3>& p) {
+            y.f32()[static_cast<size_t>(i)] =
+                (s.exact()[p[1]] * Exact::from_int(q.i64()[p[0]]) + o.exact()[p[2]]).to_float();
+          });
+    }
+    return c.set_output(0, std::move(y));
+  }
   Tensor y(ElemType::kExact, out);
   for_each_broadcast<3>(
       out, {&q.shape(), &s.shape(), &o.shape()}, [&](int64_t i, const std::array<int64_t, 3>& p) {

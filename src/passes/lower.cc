@@ -108,6 +108,17 @@ class Lowerer {
       nodes_.push_back(n);
       pass_through(n);
     }
+    // Dequantizations that are graph outputs give float32 directly (the value the
+    // engine would round the exact result to), without exact rationals per element.
+    // (Only where nothing else reads the value: a consumer needs the exact one.)
+    std::set<std::string> read;
+    for (const Node& n : nodes_)
+      for (const std::string& in : n.inputs) read.insert(in);
+    for (Node& n : nodes_) {
+      if (n.op_type == "IntDequantize" && graph_outputs_.count(n.outputs[0]) &&
+          !read.count(n.outputs[0]))
+        n.attrs["float_out"] = Attribute::of_int(1);
+    }
     finish();
     return out_;
   }

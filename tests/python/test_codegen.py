@@ -47,7 +47,7 @@ def cli(*args, env=None, cwd=None):
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, env=full_env,
+    return subprocess.run([os.path.abspath(CLI), *map(str, args)], capture_output=True, text=True, env=full_env,
                           cwd=cwd, timeout=600)
 
 
@@ -231,3 +231,47 @@ def test_python_api(target, tmp_path, zoo_dir):
     with pytest.raises(bitsmith.UnsupportedError, match="FloatQuant"):
         bitsmith.compile(zoo.exported("fp8_e4m3", zoo_dir), tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+CASES = REPO / "tests" / "python" / "codegen_cases"
+
+
+@needs_cxx
+@pytest.mark.parametrize("target,io", [("cpp", None), ("hls", "parallel"), ("hls", "stream")])
+@pytest.mark.parametrize("case", ["conv_zp_out", "dwconv_zp", "gconv", "kw", "in16", "apool1",
+                                  "name_clash/conv"])
+def test_review_cases(case, target, io):
+    """Regression models from review: padding with a zero point outside the input's levels
+    (the hls target read it in the input's type), grouped/dilated/strided convolution, a node
+    named like a C++ keyword, a node named like the model, a 16-bit float input quantizer,
+    padded average pooling."""
+    extra = ("--io", io) if io else ()
+    r = cli("verify", CASES / f"{case}.onnx", "--target", target, "--samples", 2000, "--json", *extra,
+            env={"BITSMITH_AP_TYPES": ap_types() or ""})
+    if target == "hls" and ap_types() is None:
+        pytest.skip("hls4ml (with its ap_types headers) is not installed")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["mismatches"] == 0
+
+
+@pytest.mark.parametrize("case,message", [
+    ("dup_out", "listed twice"),
+    ("softmax_two_out", "input of the final Softmax"),
+    ("in24", "at most 16 bits"),
+])
+def test_review_refusals(case, message, tmp_path):
+    r = cli("compile", CASES / f"{case}.onnx", "-o", tmp_path / "p")
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_output_folder_spellings(tmp_path):
+    """-o DIR/ (trailing slash) and a relative folder work; the folder holds the project."""
+    model = CASES / "gconv.onnx"
+    r = cli("compile", model, "-o", str(tmp_path / "a") + "/")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a" / "gconv.cc").exists()
+    r = cli("compile", model, "-o", "rel", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "rel" / "gconv.h").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "rel"]  # no temporary folders left

@@ -96,8 +96,12 @@ void fill_samples(const codegen::Program& p, int input, std::vector<float>& x,
   }
 }
 
+// Bit for bit (so +0 and -0 differ); any NaN equals any NaN.
 bool same(float a, float b) {
-  return a == b || (std::isnan(a) && std::isnan(b));
+  uint32_t x, y;
+  std::memcpy(&x, &a, 4);
+  std::memcpy(&y, &b, 4);
+  return x == y || (std::isnan(a) && std::isnan(b));
 }
 
 int run(const std::vector<std::string>& argv) {
