@@ -12,6 +12,7 @@
 #include "core/quantize.h"
 #include "ops/broadcast.h"
 #include "ops/registry.h"
+#include "runtime/threads.h"
 
 namespace bitsmith {
 namespace {
@@ -90,13 +91,22 @@ void eval_dequantize(EvalContext& c) {
     }
     const int qbits = std::max(bit_length(i128{qlo}), bit_length(i128{qhi}));
     if (plan->fast && plan->scale_bits + qbits <= 124) {
-      for_each_broadcast<3>(out, {&q.shape(), &s.shape(), &o.shape()},
-                            [&](int64_t i, const std::array<int64_t, 3>& p) {
-                              y.f32()[static_cast<size_t>(i)] = bitsmith_rt::round_ratio<float>(
-                                  plan->s.num[static_cast<size_t>(p[1])] * q.i64()[p[0]] +
-                                      plan->o.num[static_cast<size_t>(p[2])],
-                                  plan->s.den, plan->s.exp);
-                            });
+      // Parameter indices per element first (the broadcast walk is sequential), then
+      // the roundings, which dominate, over the threads.
+      const int64_t n = static_cast<int64_t>(y.f32().size());
+      std::vector<std::array<int64_t, 3>> at(static_cast<size_t>(n));
+      for_each_broadcast<3>(
+          out, {&q.shape(), &s.shape(), &o.shape()},
+          [&](int64_t i, const std::array<int64_t, 3>& p) { at[static_cast<size_t>(i)] = p; });
+      parallel_for(n, 1 << 10, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const auto& p = at[static_cast<size_t>(i)];
+          y.f32()[static_cast<size_t>(i)] = bitsmith_rt::round_ratio<float>(
+              plan->s.num[static_cast<size_t>(p[1])] * q.i64()[p[0]] +
+                  plan->o.num[static_cast<size_t>(p[2])],
+              plan->s.den, plan->s.exp);
+        }
+      });
     } else {
       for_each_broadcast<3>(
           out, {&q.shape(), &s.shape(), &o.shape()},
@@ -192,7 +202,13 @@ void eval_from_float_thresholds(EvalContext& c) {
     return base + (std::upper_bound(k32.begin(), k32.end(), key) - k32.begin());
   };
   if (x.type() == ElemType::kFloat32) {
-    for (size_t i = 0; i < x.f32().size(); ++i) q.i64()[i] = level(x.f32()[i]);
+    // Each element alone: split over the threads (an infinity throws OffGrid from a
+    // worker; the pool passes it on).
+    const float* xs = x.f32().data();
+    int64_t* qs = q.i64().data();
+    parallel_for(static_cast<int64_t>(x.f32().size()), 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) qs[i] = level(xs[i]);
+    });
   } else {
     const Tensor& r = c.real_input(0);
     for (size_t i = 0; i < r.exact().size(); ++i) {
