@@ -191,20 +191,8 @@ class CppEmitter {
   }
 
   // int32 when no partial sum can pass it, else int64.
-  std::string acc_type(const Step& st) const {
-    const IntRange in = buf(st.in[0]).range;
-    const i128 xmax =
-        std::max({i128{in.lo} * -1, i128{in.hi}, i128{st.pad_level} * -1, i128{st.pad_level}});
-    i128 worst = 0;
-    for (int64_t r = 0; r < st.n; ++r) {
-      i128 sum = 0;
-      for (int64_t j = 0; j < st.k; ++j) {
-        const int64_t w = st.weights[static_cast<size_t>(r * st.k + j)];
-        sum += (w < 0 ? -i128{w} : i128{w}) * xmax;
-      }
-      worst = std::max(worst, sum);
-    }
-    return worst <= INT32_MAX ? "int32_t" : "int64_t";
+  static std::string acc_type(const Step& st) {
+    return st.partial.hi <= INT32_MAX ? "int32_t" : "int64_t";
   }
 
  public:

@@ -167,23 +167,6 @@ class HlsEmitter {
     return h.str();
   }
 
-  // int32-wide partial sums cannot overflow a type of this many bits.
-  IntRange partial_sums(const Step& st) const {
-    const IntRange in = buf(st.in[0]).range;
-    const i128 xmax =
-        std::max({-i128{in.lo}, i128{in.hi}, -i128{st.pad_level}, i128{st.pad_level}});
-    i128 worst = 0;
-    for (int64_t r = 0; r < st.n; ++r) {
-      i128 sum = 0;
-      for (int64_t j = 0; j < st.k; ++j) {
-        const int64_t w = st.weights[static_cast<size_t>(r * st.k + j)];
-        sum += (w < 0 ? -i128{w} : i128{w}) * xmax;
-      }
-      worst = std::max(worst, sum);
-    }
-    return {-static_cast<int64_t>(worst), static_cast<int64_t>(worst)};
-  }
-
   std::string storage_pragmas(const std::string& var) const {
     if (o_.strategy == "resource") {
       return "#pragma HLS BIND_STORAGE variable=" + var + " type=rom_1p impl=bram\n" +
@@ -227,7 +210,7 @@ class HlsEmitter {
   std::string linear(const Step& st) const {
     std::ostringstream s;
     const std::string in_t = type_name(st.in[0]), out_t = type_name(st.out);
-    const std::string acc_t = ap_type(partial_sums(st));
+    const std::string acc_t = ap_type(st.partial);
     const int64_t mults = st.n * st.k * (st.conv ? 1 : st.rows);
     const int64_t limit = (mults + o_.reuse_factor - 1) / o_.reuse_factor;
     s << "typedef " << ap_type(range_of(st.weights)) << " " << st.ident << "_w_t;\n"

@@ -534,6 +534,16 @@ class Builder {
       s.rows = s.k ? in.size / s.k : 0;
     }
     s.acc = acc_range(n, s.weights, s.n, s.k, r);
+    const i128 xmax = std::max(abs128(r.lo), abs128(r.hi));
+    i128 worst = 0;
+    for (int64_t row = 0; row < s.n; ++row) {
+      i128 sum = 0;
+      for (int64_t j = 0; j < s.k; ++j)
+        sum += abs128(s.weights[static_cast<size_t>(row * s.k + j)]);
+      worst = std::max(worst, sum * xmax);
+    }
+    if (worst > (i128{1} << 62)) refuse(n, "its partial sums need more than 63 bits", "");
+    s.partial = {-static_cast<int64_t>(worst), static_cast<int64_t>(worst)};
     IntRange out = s.acc;
     if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
       s.base = constant(n, 3).i64();
@@ -565,42 +575,50 @@ class Builder {
     finish(std::move(s), n, BufKind::kInt, out);
   }
 
-  void max_pool(const Node& n) {
-    const Buffer& in = in_buffer(n, 0, BufKind::kInt);
-    Step s = start(n, StepKind::kMaxPool);
-    s.in = {static_cast<int>(&in - p_.buffers.data())};
+  // The window of a 1-D or 2-D pooling node: sizes from the shapes, kernel, strides,
+  // dilations and pads from the attributes (dilations only where the op has them).
+  ConvGeom window(const Node& n, bool global) {
     const Shape is = sample_shape(n.inputs[0]), os = sample_shape(n.outputs[0]);
-    if (is.size() != 3 && is.size() != 4) refuse(n, "only 1-D and 2-D pooling is supported", "");
-    if (n.outputs.size() > 1 && !n.outputs[1].empty())
-      refuse(n, "the Indices output is not supported", "");
-    if (n.attr_string("auto_pad", "NOTSET") != "NOTSET")
-      refuse(n, "auto_pad is not supported", "write explicit pads");
-    ConvGeom& g = s.geom;
+    if ((is.size() != 3 && is.size() != 4) || os.size() != is.size())
+      refuse(n, "only 1-D and 2-D pooling is supported", "");
+    ConvGeom g;
     g.spatial = static_cast<int>(is.size()) - 2;
     g.c = is[1];
     g.h = g.spatial == 2 ? is[2] : 1;
     g.w = is.back();
     g.oh = g.spatial == 2 ? os[2] : 1;
     g.ow = os.back();
-    if (n.op_type == "GlobalMaxPool") {
+    if (global) {
       g.kh = g.h;
       g.kw = g.w;
-    } else {
-      auto ks = n.attr_ints("kernel_shape");
-      const size_t r = ks.size();
-      auto st = n.attr_ints("strides", std::vector<int64_t>(r, 1));
-      auto dl = n.attr_ints("dilations", std::vector<int64_t>(r, 1));
-      auto pd = n.attr_ints("pads", std::vector<int64_t>(2 * r, 0));
-      if (r != static_cast<size_t>(g.spatial) || st.size() != r || dl.size() != r ||
-          pd.size() != 2 * r)
-        refuse(n, "bad pooling attributes (kernel_shape, strides, dilations, pads)", "");
-      if (r == 2) {
-        g.kh = ks[0], g.kw = ks[1], g.sh = st[0], g.sw = st[1], g.dh = dl[0], g.dw = dl[1];
-        g.pt = pd[0], g.pl = pd[1], g.pb = pd[2], g.pr = pd[3];
-      } else {
-        g.kw = ks[0], g.sw = st[0], g.dw = dl[0], g.pl = pd[0], g.pr = pd[1];
-      }
+      return g;
     }
+    const auto ks = n.attr_ints("kernel_shape");
+    const size_t r = ks.size();
+    const auto st = n.attr_ints("strides", std::vector<int64_t>(r, 1));
+    const auto dl = n.attr_ints("dilations", std::vector<int64_t>(r, 1));
+    const auto pd = n.attr_ints("pads", std::vector<int64_t>(2 * r, 0));
+    if (r != static_cast<size_t>(g.spatial) || st.size() != r || dl.size() != r ||
+        pd.size() != 2 * r)
+      refuse(n, "bad pooling attributes (kernel_shape, strides, dilations, pads)", "");
+    if (r == 2) {
+      g.kh = ks[0], g.kw = ks[1], g.sh = st[0], g.sw = st[1], g.dh = dl[0], g.dw = dl[1];
+      g.pt = pd[0], g.pl = pd[1], g.pb = pd[2], g.pr = pd[3];
+    } else {
+      g.kw = ks[0], g.sw = st[0], g.dw = dl[0], g.pl = pd[0], g.pr = pd[1];
+    }
+    return g;
+  }
+
+  void max_pool(const Node& n) {
+    const Buffer& in = in_buffer(n, 0, BufKind::kInt);
+    Step s = start(n, StepKind::kMaxPool);
+    s.in = {static_cast<int>(&in - p_.buffers.data())};
+    if (n.outputs.size() > 1 && !n.outputs[1].empty())
+      refuse(n, "the Indices output is not supported", "");
+    if (n.attr_string("auto_pad", "NOTSET") != "NOTSET")
+      refuse(n, "auto_pad is not supported", "write explicit pads");
+    s.geom = window(n, n.op_type == "GlobalMaxPool");
     finish(std::move(s), n, BufKind::kInt, in.range);
   }
 
@@ -828,29 +846,10 @@ class Builder {
     const Buffer& in = in_buffer(n, 0, BufKind::kInt);
     Step s = start(n, StepKind::kSumPool);
     s.in = {static_cast<int>(&in - p_.buffers.data())};
-    const Shape is = sample_shape(n.inputs[0]), os = sample_shape(n.outputs[0]);
-    if (is.size() != 3 && is.size() != 4) refuse(n, "only 1-D and 2-D pooling is supported", "");
-    ConvGeom& g = s.geom;
-    g.spatial = static_cast<int>(is.size()) - 2;
-    g.c = is[1];
-    g.h = g.spatial == 2 ? is[2] : 1;
-    g.w = is.back();
-    g.oh = g.spatial == 2 ? os[2] : 1;
-    g.ow = os.back();
-    auto ks = n.attr_ints("kernel_shape");
-    const size_t r = ks.size();
-    auto st = n.attr_ints("strides", std::vector<int64_t>(r, 1));
-    auto pd = n.attr_ints("pads", std::vector<int64_t>(2 * r, 0));
-    if (r == 2 && st.size() == 2 && pd.size() == 4) {
-      g.kh = ks[0], g.kw = ks[1], g.sh = st[0], g.sw = st[1];
-      g.pt = pd[0], g.pl = pd[1], g.pb = pd[2], g.pr = pd[3];
-    } else if (r == 1 && st.size() == 1 && pd.size() == 2) {
-      g.kw = ks[0], g.sw = st[0], g.pl = pd[0], g.pr = pd[1];
-    } else {
-      refuse(n, "bad pooling attributes", "");
-    }
+    s.geom = window(n, false);
+    if (s.geom.dh != 1 || s.geom.dw != 1) refuse(n, "dilated sum pooling is not supported", "");
     s.pad_level = n.attr_int("pad_value", 0);
-    const int64_t taps = g.kh * g.kw;
+    const int64_t taps = s.geom.kh * s.geom.kw;
     const IntRange out{taps * std::min(in.range.lo, s.pad_level),
                        taps * std::max(in.range.hi, s.pad_level)};
     finish(std::move(s), n, BufKind::kInt, out);

@@ -96,6 +96,9 @@ struct Step {
   ConvGeom geom;
   int64_t pad_level = 0;  // the level of real 0, used for padding
   IntRange acc;           // the accumulator over every channel (kLinear, kAdd)
+  // kLinear: a bound on every partial sum of every channel (sum of |w| * max|x|, the
+  // padding level included), which sizes the accumulator variable in generated code.
+  IntRange partial;
 
   int64_t a = 1, b = 1;  // kAdd multipliers
 
