@@ -60,6 +60,7 @@ demo: build
 bench: build
 	@$(PY) bench/bench_reference.py
 	@$(PY) bench/bench_engine.py
+	@$(PY) bench/bench_codegen.py
 	@$(PY) bench/bench_qat.py
 
 format:

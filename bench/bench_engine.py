@@ -23,8 +23,6 @@ Run: .venv/bin/python bench/bench_engine.py [--quick] [--models a,b] [--hls4ml-a
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import datetime
 import inspect
 import io
@@ -46,6 +44,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import engine_models as em  # noqa: E402
+from hls4ml_prep import hls4ml_input, hls4ml_model  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from machine import cpu_model  # noqa: E402
 
@@ -65,7 +64,6 @@ HLS4ML_SKIPPED = {
     "mobilenet_v1_w4a4": "its front stops at 'Please convert the model to channels-last format' after about 6 "
                          "minutes in qonnx's channels-last conversion",
 }
-HLS4ML_CONFIG_VERSION = 1
 
 
 def first_line(exc):
@@ -162,71 +160,6 @@ def qonnx_runner(path, batch, x):
     model = em.with_batch(path, batch)
     qin, qout = model.graph.input[0].name, model.graph.output[0].name
     return lambda: execute_onnx(model, {qin: x})[qout]
-
-
-@contextlib.contextmanager
-def _quiet_fd():
-    """hls4ml prints every layer and g++'s output; keep the benchmark's output readable."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
-
-
-def hls4ml_model(key, path, may_compile=True):
-    """hls4ml's C simulation of the model: qonnx cleanup, channels-last, Gemm -> MatMul (hls4ml's documented
-    QONNX preparation), convert with a per-layer config (default precision fixed<16,6> where the model does not
-    say), io_parallel, Vitis backend; compiled once and cached under build/bench-models/hls4ml/."""
-    import hls4ml
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
-    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
-    from qonnx.util.cleanup import cleanup_model
-
-    out_dir = em.CACHE / "hls4ml" / f"{path.stem}.h{HLS4ML_CONFIG_VERSION}.hls{hls4ml.__version__}"
-    with _quiet_fd():
-        m = cleanup_model(ModelWrapper(str(path)))
-        _gemm_bias(m)
-        m = m.transform(ConvertToChannelsLastAndClean())
-        m = m.transform(GemmToMatMul())
-        m = cleanup_model(m)
-        cfg = hls4ml.utils.config.config_from_onnx_model(m, granularity="name", backend="Vitis",
-                                                         default_precision="fixed<16,6>")
-        hm = hls4ml.converters.convert_from_onnx_model(m, output_dir=str(out_dir), io_type="io_parallel",
-                                                       backend="Vitis", hls_config=cfg)
-        libs = sorted((out_dir / "firmware").glob("myproject-*.so")) if out_dir.exists() else []
-        done = out_dir / "compiled.ok"
-        if libs and done.exists():
-            hm._top_function_lib = ctypes.cdll.LoadLibrary(str(libs[-1]))
-            compiled = False
-        elif not may_compile:
-            raise RuntimeError("not compiled yet (a smoke run does not compile: about a minute per model)")
-        else:
-            t0 = time.perf_counter()
-            hm.compile()
-            done.write_text(f"{time.perf_counter() - t0:.1f} s\n")
-            compiled = True
-    return hm, compiled
-
-
-def _gemm_bias(model):
-    """qonnx's GemmToMatMul needs a bias input: give bias-free Gemm nodes a zero one (same values)."""
-    from onnx import numpy_helper
-
-    for node in model.graph.node:
-        if node.op_type == "Gemm" and len(node.input) == 2:
-            attrs = {a.name: a.i for a in node.attribute}
-            w_shape = model.get_tensor_shape(node.input[1])
-            n = w_shape[0] if attrs.get("transB", 0) else w_shape[1]
-            name = node.output[0] + "_zero_bias"
-            model.graph.initializer.append(numpy_helper.from_array(np.zeros(n, np.float32), name))
-            node.input.append(name)
-
-
-def hls4ml_input(hm, x):
-    """hls4ml's channels-last, per-sample layout of x."""
-    if x.ndim == 4:
-        x = x.transpose(0, 2, 3, 1)
-    shape = tuple(hm.get_input_variables()[0].shape)
-    return np.ascontiguousarray(x.reshape((x.shape[0],) + shape))
 
 
 # ---------------------------------------------------------------------------------------------- one model
@@ -498,11 +431,12 @@ def render(bench, info, args, tgts):
     return buf.getvalue()
 
 
-def write_docs_section(path: Path, text: str) -> None:
-    """Replaces docs/benchmarks.md's results section (up to the next '## ' heading) with this run."""
-    section = "## Engine vs peers: results"
-    body = text.replace("# Engine vs peers", section, 1)
-    body = body.replace("\n## ", "\n### ").replace("### Engine vs peers: results", section, 1)
+def write_docs_section(path: Path, text: str, title: str = "Engine vs peers") -> None:
+    """Replaces docs/benchmarks.md's section "<title>: results" (up to the next '## ' heading) with this run, whose
+    text starts with "# <title>" (bench_codegen.py writes its own section with it)."""
+    section = f"## {title}: results"
+    body = text.replace(f"# {title}", section, 1)
+    body = body.replace("\n## ", "\n### ").replace(f"### {title}: results", section, 1)
     old = path.read_text() if path.exists() else ""
     start = old.find(section)
     if start < 0:
